@@ -1,0 +1,329 @@
+"""Every configuration key: its type, default and help, and how a file plus the
+environment become one checked `Settings`.
+
+Precedence, lowest first: the defaults below, the TOML file (`--config`,
+`WALLBOARD_CONFIG` or `./config.toml`), `WALLBOARD_<SECTION>_<KEY>`, and
+`WALLBOARD_<SECTION>_<KEY>_FILE` (the value read from that file, for secrets).
+Any mistake raises `ConfigError` with one sentence that names the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(Exception):
+    """A configuration mistake, said in one plain sentence."""
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+
+
+# The table of settings: the single source for defaults, types, help and docs.
+KEYS: dict[str, tuple[Key, ...]] = {
+    "server": (
+        Key("host", str, "127.0.0.1", "Address the wallboard listens on."),
+        Key("port", int, 8000, "Port the wallboard listens on."),
+        Key("public_url", str, "http://127.0.0.1:8000",
+            "Base URL browsers and the PBX use to reach us (webhook callback, Origin check)."),
+        Key("session_secret", str, "", "Signs sessions; empty: random per process.", secret=True),
+        Key("allowed_origins", list, [], "Extra Origins allowed on /ws besides public_url's."),
+        Key("metrics_public", bool, True, "Serve /metrics to anyone; false: supervisors only."),
+        Key("log_format", str, "plain", "Log lines as 'plain' text or 'json'.",
+            choices=("plain", "json")),
+        Key("ws_queue_size", int, 64, "Patches queued per screen before it gets a snapshot instead."),
+    ),
+    "pbx": (
+        Key("base_url", str, "http://127.0.0.1:8100", "The PBX API base URL, with scheme."),
+        Key("api_key", str, "", "API key for /v1/auth/token.", secret=True),
+        Key("timezone", str, "Asia/Ho_Chi_Minh", "The PBX's local time zone (its timestamps carry none)."),
+        Key("timeout", float, 5.0, "Seconds before a PBX request is given up."),
+    ),
+    "poll": (
+        Key("agents_interval", float, 2.0, "Seconds between reads of /v1/monitor/agent."),
+        Key("calls_interval", float, 2.0, "Seconds between reads of /v1/call."),
+        Key("status_interval", float, 15.0, "Seconds between reads of /v1/report/call_status."),
+        Key("cdr_interval", float, 60.0, "Seconds between incremental reads of /v1/cdr."),
+    ),
+    "webhook": (
+        Key("secret", str, "", "Path secret of our callback; empty: generated and kept in the state dir.",
+            secret=True),
+        Key("register", bool, True, "Register our callback for the events on start-up."),
+        Key("events", list, ["ringing", "answered", "hangup", "cdr"], "Events to register."),
+    ),
+    "auth": (
+        Key("mode", str, "pbx", "'pbx': log in with a PBX account; 'none': open demo.",
+            choices=("pbx", "none")),
+        Key("kiosk_tokens", list, [], "Read-only tokens for TVs: /kiosk?token=...", secret=True),
+        Key("session_idle_minutes", int, 480, "A session unused this long ends."),
+        Key("actions_per_minute", int, 20, "Most listen/whisper/barge/transfer per supervisor a minute."),
+        Key("demo_ext", str, "999", "With mode 'none': the extension listen calls ring."),
+    ),
+    "display": (
+        Key("language", str, "vi", "Default language; ?lang= overrides per screen.", choices=("vi", "en")),
+        Key("mask_phone_numbers", bool, True, "Mask numbers on kiosk and viewer screens."),
+        Key("ringing_warn_seconds", int, 15, "Flag a call ringing longer than this."),
+        Key("oncall_warn_seconds", int, 300, "Flag a call talking longer than this."),
+        Key("waiting_warn_seconds", int, 60, "Flag a caller waiting longer than this."),
+        Key("sla_seconds", int, 20, "Service level: inbound answered within this many seconds."),
+        Key("rotate_seconds", int, 0, "Kiosk: rotate between views every N seconds; 0: no rotation."),
+        Key("stale_after_seconds", float, 0.0,
+            "A source is stale after this long without success; 0: twice its interval plus 1 s."),
+        Key("blank_after_seconds", int, 300, "Blank numbers after this long without data."),
+    ),
+    "storage": (
+        Key("path", str, "var/wallboard.db", "SQLite file: audit log and what must survive a restart."),
+    ),
+}
+
+
+def _section_class(name: str) -> type:
+    return {
+        "server": ServerSettings, "pbx": PbxSettings, "poll": PollSettings,
+        "webhook": WebhookSettings, "auth": AuthSettings, "display": DisplaySettings,
+        "storage": StorageSettings,
+    }[name]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str
+    port: int
+    public_url: str
+    session_secret: str
+    allowed_origins: list[str]
+    metrics_public: bool
+    log_format: str
+    ws_queue_size: int
+
+
+@dataclass(frozen=True)
+class PbxSettings:
+    base_url: str
+    api_key: str
+    timezone: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    agents_interval: float
+    calls_interval: float
+    status_interval: float
+    cdr_interval: float
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    secret: str
+    register: bool
+    events: list[str]
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    mode: str
+    kiosk_tokens: list[str]
+    session_idle_minutes: int
+    actions_per_minute: int
+    demo_ext: str
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    language: str
+    mask_phone_numbers: bool
+    ringing_warn_seconds: int
+    oncall_warn_seconds: int
+    waiting_warn_seconds: int
+    sla_seconds: int
+    rotate_seconds: int
+    stale_after_seconds: float
+    blank_after_seconds: int
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    path: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    pbx: PbxSettings
+    poll: PollSettings
+    webhook: WebhookSettings
+    auth: AuthSettings
+    display: DisplaySettings
+    storage: StorageSettings
+    source: str = field(default="defaults", compare=False)
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, so logs and pages can be checked never to show one."""
+        out: list[str] = []
+        for section, keys in KEYS.items():
+            for key in keys:
+                if not key.secret:
+                    continue
+                value = getattr(getattr(self, section), key.name)
+                out.extend(v for v in (value if isinstance(value, list) else [value]) if v)
+        return out
+
+    def with_values(self, **sections: Mapping[str, Any]) -> Settings:
+        """A copy with some keys replaced, checked like a file (for tests and `demo`)."""
+        raw = {s: {k.name: getattr(getattr(self, s), k.name) for k in KEYS[s]} for s in KEYS}
+        for section, values in sections.items():
+            if section not in KEYS:
+                raise ConfigError(f"unknown config section [{section}]")
+            raw[section].update(values)
+        return _build(raw, self.source)
+
+    def stale_after(self, interval: float) -> float:
+        return self.display.stale_after_seconds or 2 * interval + 1.0
+
+
+def _type_name(t: type) -> str:
+    return {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+            list: "a list of strings"}[t]
+
+
+def _coerce(where: str, key: Key, value: Any) -> Any:
+    """Check a value from TOML (already typed) against the key's type."""
+    if key.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, key.type) and not (key.type is int and isinstance(value, bool))
+    if key.type is list and ok:
+        ok = all(isinstance(v, str) for v in value)
+        value = list(value)
+    if not ok:
+        raise ConfigError(f"{where} must be {_type_name(key.type)}, not {value!r}")
+    if key.choices and value not in key.choices:
+        raise ConfigError(f"{where} must be one of {', '.join(map(repr, key.choices))}, not {value!r}")
+    return value
+
+
+def _parse_env(where: str, key: Key, text: str) -> Any:
+    """Environment values are text: read them as the key's type."""
+    text = text.strip() if key.type is not str else text
+    try:
+        if key.type is bool:
+            low = text.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            value: Any = low in ("true", "1", "yes")
+        elif key.type is int:
+            value = int(text)
+        elif key.type is float:
+            value = float(text)
+        elif key.type is list:
+            value = json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
+        else:
+            value = text
+    except ValueError:
+        raise ConfigError(f"{where} must be {_type_name(key.type)}, not {text!r}") from None
+    return _coerce(where, key, value)
+
+
+def _check(raw: dict[str, dict[str, Any]]) -> None:
+    """Rules across keys, each said in one sentence."""
+    for section, name in (("server", "public_url"), ("pbx", "base_url")):
+        url = raw[section][name]
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"[{section}] {name} must be a URL starting with http:// or https://, not {url!r}")
+    try:
+        ZoneInfo(raw["pbx"]["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"[pbx] timezone must be an IANA time zone such as 'Asia/Ho_Chi_Minh', not {raw['pbx']['timezone']!r}"
+        ) from None
+    for section, name in (("server", "port"),):
+        if not 0 <= raw[section][name] <= 65535:
+            raise ConfigError(f"[{section}] {name} must be between 0 and 65535")
+    for name in ("agents_interval", "calls_interval", "status_interval", "cdr_interval"):
+        if raw["poll"][name] < 0.2:
+            raise ConfigError(f"[poll] {name} must be at least 0.2 seconds")
+    if raw["pbx"]["timeout"] <= 0:
+        raise ConfigError("[pbx] timeout must be more than 0 seconds")
+    allowed = {"ringing", "answered", "hangup", "cdr"}
+    for event in raw["webhook"]["events"]:
+        if event not in allowed:
+            raise ConfigError(f"[webhook] events may hold only {sorted(allowed)}, not {event!r}")
+    if raw["server"]["ws_queue_size"] < 1:
+        raise ConfigError("[server] ws_queue_size must be at least 1")
+
+
+def _build(raw: dict[str, dict[str, Any]], source: str) -> Settings:
+    _check(raw)
+    sections = {s: _section_class(s)(**raw[s]) for s in KEYS}
+    return Settings(**sections, source=source)
+
+
+def defaults() -> Settings:
+    return _build({s: {k.name: k.default for k in keys} for s, keys in KEYS.items()}, "defaults")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the file, then the environment; raise ConfigError on any mistake."""
+    env = os.environ if env is None else env
+    raw = {s: {k.name: k.default for k in keys} for s, keys in KEYS.items()}
+    chosen = path or env.get("WALLBOARD_CONFIG") or ("config.toml" if Path("config.toml").is_file() else None)
+    source = "defaults"
+    if chosen:
+        file = Path(chosen)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(file)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {str(file)!r} is not valid TOML: {e}") from None
+        except OSError as e:
+            raise ConfigError(f"config file {str(file)!r} cannot be read: {e.strerror}") from None
+        source = str(file)
+        for section, values in data.items():
+            if section not in KEYS:
+                raise ConfigError(f"unknown config section [{section}] in {file}; known: {', '.join(KEYS)}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"[{section}] in {file} must be a table of keys")
+            known = {k.name: k for k in KEYS[section]}
+            for name, value in values.items():
+                if name not in known:
+                    raise ConfigError(f"unknown config key [{section}] {name} in {file}")
+                raw[section][name] = _coerce(f"[{section}] {name}", known[name], value)
+    for section, keys in KEYS.items():
+        for key in keys:
+            var = f"WALLBOARD_{section.upper()}_{key.name.upper()}"
+            where = f"{var} (for [{section}] {key.name})"
+            if f"{var}_FILE" in env:
+                file_path = env[f"{var}_FILE"]
+                try:
+                    text = Path(file_path).read_text(encoding="utf-8").rstrip("\r\n")
+                except OSError:
+                    raise ConfigError(f"{var}_FILE names {file_path!r}, which cannot be read") from None
+                raw[section][key.name] = _parse_env(f"{var}_FILE (for [{section}] {key.name})", key, text)
+            elif var in env:
+                raw[section][key.name] = _parse_env(where, key, env[var])
+    return _build(raw, source)
+
+
+def documented_keys() -> list[str]:
+    return [f"{s}.{k.name}" for s, keys in KEYS.items() for k in keys]
+
+
+__all__ = ["KEYS", "ConfigError", "Settings", "defaults", "documented_keys", "load_settings"]
