@@ -1,0 +1,125 @@
+"""Security headers on every HTTP response, the CSRF check, and the WebSocket Origin check."""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wallboard.settings import Settings
+
+if TYPE_CHECKING:
+    from wallboard.auth import Principal
+
+# No 'unsafe-inline' anywhere: every script and style is a file we serve, and
+# server data reaches the page through data-* attributes or a JSON <script>.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+)
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response that does not set its own."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+        self.app = app
+        self.headers = (*SECURITY_HEADERS, HSTS) if hsts else SECURITY_HEADERS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in self.headers if h[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class CsrfError(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(403, "CSRF token missing or wrong")
+
+
+def tokens_match(given: str, expected: str) -> bool:
+    """Constant-time comparison; an empty expected token never matches."""
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def submitted_csrf(request: Request) -> str:
+    """The token the browser sent: the X-CSRF-Token header, else the form field."""
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(_FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def require_csrf(request: Request, principal: Principal) -> None:
+    """Raise CsrfError (403) unless the request carries the principal's token.
+
+    Asked of every state-changing request, in auth mode "none" too: the demo
+    principal has a per-process token that only our own pages can read.
+    """
+    if not tokens_match(await submitted_csrf(request), principal.csrf_token):
+        raise CsrfError()
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port] in the form browsers send in Origin, or None."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    urls = [settings.server.public_url, *settings.server.allowed_origins]
+    return frozenset(o for o in map(_origin, urls) if o is not None)
+
+
+def origin_allowed(origin: str | None, settings: Settings) -> bool:
+    """True when `origin` is public_url's origin or one of server.allowed_origins.
+
+    Exact match after writing both sides the way browsers do (lower-case
+    scheme and host, no default port): no wildcards, no suffix matching, and a
+    missing or "null" Origin is refused.
+    """
+    if not origin or origin == "null":
+        return False
+    normal = _origin(origin)
+    return normal is not None and normal in allowed_origins(settings)
