@@ -450,7 +450,9 @@ class PbxClient:
 
 
 def _plain(code: str, status: int) -> str:
-    if code.startswith("HTTP_") or code == "FAILED":
+    if code == "FAILED":
+        return "The PBX reported a failure without saying why."
+    if code.startswith("HTTP_"):
         return f"The PBX answered with HTTP status {status} and no explanation."
     return f"The PBX answered: {code.replace('_', ' ').lower()}."
 
