@@ -1,0 +1,87 @@
+"""`wallboard check`: each thing that must hold for the wallboard to work, tried
+in order and said in one plain line: OK, WARN or FAIL."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from wallboard.pbx.client import PbxClient
+from wallboard.pbx.errors import PbxError
+from wallboard.pbx.times import PbxTime
+from wallboard.settings import Settings
+from wallboard.webhooks import callback_url, load_secret
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def run_checks(settings: Settings, say: Callable[[str], None]) -> bool:
+    ok = True
+
+    def fail(text: str) -> None:
+        nonlocal ok
+        ok = False
+        say(f"FAIL {text}")
+
+    say(f"OK   config: {settings.source} is valid")
+    if not settings.pbx.api_key:
+        fail("pbx.api_key is empty: set WALLBOARD_PBX_API_KEY (or _FILE) to the key your PBX gave you")
+        return False
+    async with httpx.AsyncClient() as http:
+        pbx = PbxClient(settings.pbx.base_url, settings.pbx.api_key, http=http,
+                        timeout=settings.pbx.timeout)
+        try:
+            token = await pbx.get_token()
+        except PbxError as e:
+            if e.code in ("UNREACHABLE", "TIMEOUT"):
+                fail(f"PBX: cannot reach {settings.pbx.base_url} ({e})")
+            else:
+                fail(f"PBX token: {settings.pbx.base_url} refused the API key ({e})")
+            return False
+        say(f"OK   PBX: {settings.pbx.base_url} answered; token valid until "
+            f"{PbxTime(settings.pbx.timezone).format(token.expired * 1000)} PBX time")
+        try:
+            agents = await pbx.monitor_agents()
+            say(f"OK   agents: {len(agents)} extensions logged in")
+        except PbxError as e:
+            fail(f"agents: /v1/monitor/agent failed ({e})")
+        try:
+            start, end = PbxTime(settings.pbx.timezone).day_window(time.time() * 1000)
+            report = await pbx.call_status(start, end)
+            say(f"OK   today's calls: {report.total}")
+        except PbxError as e:
+            fail(f"report: /v1/report/call_status failed ({e})")
+        secret = load_secret(settings.webhook.secret, Path(settings.storage.path).parent)
+        mine = callback_url(settings.server.public_url, secret)
+        try:
+            hooks = [h for h in await pbx.list_events() if h.callback_url == mine]
+            have = sorted(h.event_name for h in hooks)
+            missing = sorted(set(settings.webhook.events) - set(have))
+            dupes = len(have) - len(set(have))
+            if missing or dupes:
+                say(f"WARN webhooks: missing {missing or 'none'}, duplicates {dupes}; "
+                    "`wallboard serve` or `wallboard hooks register` fixes it")
+            else:
+                say(f"OK   webhooks: one registration each for {', '.join(have)}")
+        except PbxError as e:
+            fail(f"webhooks: /v1/event failed ({e})")
+    public = urlsplit(settings.server.public_url).hostname or ""
+    pbx_host = urlsplit(settings.pbx.base_url).hostname or ""
+    if _is_loopback(public) and not _is_loopback(pbx_host):
+        say(f"WARN public_url: {settings.server.public_url} is a loopback address; "
+            f"the PBX at {pbx_host} cannot send webhooks to it (set server.public_url)")
+    else:
+        say(f"OK   public_url: the PBX will call {settings.server.public_url}/hooks/pbx/***")
+    return ok

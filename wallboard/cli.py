@@ -1,0 +1,242 @@
+"""The `wallboard` command: serve, sim, demo, hooks, check."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+import httpx
+import uvicorn
+
+from wallboard.pbx.client import PbxClient
+from wallboard.pbx.errors import PbxError
+from wallboard.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("wallboard")
+
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             default=None, help="TOML config file (default: $WALLBOARD_CONFIG or ./config.toml).")
+
+
+def _settings(path: str | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as e:
+        click.echo(f"wallboard: config error: {e}", err=True)
+        sys.exit(2)
+
+
+def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
+    # ws pings find dead sockets; the graceful timeout lets webhooks in flight finish.
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                          ws_ping_interval=20.0, ws_ping_timeout=20.0, ws_per_message_deflate=False,
+                          timeout_graceful_shutdown=5, lifespan="on")
+
+
+@click.group()
+def main() -> None:
+    """Real-time supervisor wallboard for a FusionPBX-style hosted PBX."""
+
+
+@main.command()
+@config_option
+def serve(config_path: str | None) -> None:
+    """Run the wallboard against the PBX of the config."""
+    from wallboard.app import create_app
+    from wallboard.logs import setup_logging
+
+    settings = _settings(config_path)
+    setup_logging(settings.server.log_format, settings.secrets())
+    log.info("wallboard on %s (config %s, PBX %s)", settings.server.public_url, settings.source,
+             settings.pbx.base_url)
+    uvicorn.Server(_uvicorn_config(create_app(settings), settings.server.host,
+                                   settings.server.port)).run()
+
+
+def _sim_options(**kw: Any) -> Any:
+    from wallboard.sim.app import SimOptions
+
+    accounts = [tuple(a.split(":", 2)) for a in kw.pop("account")]
+    for account in accounts:
+        if len(account) != 3:
+            raise click.BadParameter("--account must be USER:PASSWORD:LEVEL")
+    options = SimOptions(**{k: v for k, v in kw.items() if v is not None})
+    if accounts:
+        options.accounts = [*options.accounts, *accounts]
+    return options
+
+
+def sim_flags(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--agents", type=click.IntRange(1, 10_000), default=None, help="Extensions 1001..1000+N."),
+        click.option("--seed", type=int, default=None, help="Seed: the same seed, the same day."),
+        click.option("--rate", type=float, default=None, help="Calls per minute (0: none)."),
+        click.option("--speed", type=float, default=None, help="Sim clock speed (1 = real time)."),
+        click.option("--api-key", default=None, help="Key for /v1/auth/token."),
+        click.option("--secret-token", default=None, help="Bearer for the tenant endpoints."),
+        click.option("--account", multiple=True, default=(), help="More logins: USER:PASSWORD:LEVEL."),
+        click.option("--token-lifetime", type=float, default=None, help="Seconds a token lives."),
+    ]):
+        f = option(f)
+    return f
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8100, show_default=True)
+@sim_flags
+def sim(host: str, port: int, **kw: Any) -> None:
+    """Run the PBX simulator alone."""
+    from wallboard.logs import setup_logging
+    from wallboard.sim.app import create_sim_app
+
+    setup_logging()
+    options = _sim_options(host=host, port=port, **kw)
+    log.info("PBX simulator on http://%s:%d (%d agents, seed %d)", host, port, options.agents, options.seed)
+    uvicorn.Server(_uvicorn_config(create_sim_app(options), host, port)).run()
+
+
+@main.command()
+@config_option
+@click.option("--auth", "auth_mode", type=click.Choice(["none", "pbx"]), default="none",
+              show_default=True, help="'none': every screen a supervisor, no login.")
+@sim_flags
+def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
+    """Run the simulator and the wallboard against it, together."""
+    from wallboard.app import create_app
+    from wallboard.logs import setup_logging
+    from wallboard.sim.app import create_sim_app
+
+    settings = _settings(config_path)
+    settings = settings.with_values(auth={"mode": auth_mode})
+    setup_logging(settings.server.log_format, settings.secrets())
+    pbx_url = urlsplit(settings.pbx.base_url)
+    kw.setdefault("agents", None)
+    options = _sim_options(host=pbx_url.hostname or "127.0.0.1", port=pbx_url.port or 8100,
+                           api_key=settings.pbx.api_key or None, **kw)
+    servers = [
+        uvicorn.Server(_uvicorn_config(create_sim_app(options), options.host, options.port)),
+        uvicorn.Server(_uvicorn_config(create_app(settings), settings.server.host, settings.server.port)),
+    ]
+    click.echo(f"\n  Wallboard demo: {settings.server.public_url}/"
+               f"\n  TV layout:      {settings.server.public_url}/?kiosk=1"
+               f"\n  PBX simulator:  {settings.pbx.base_url} ({options.agents} agents)")
+    if auth_mode == "pbx":
+        click.echo("  Log in as supervisor@sim / supervisor (or viewer@sim / viewer)")
+    click.echo("  Stop with Ctrl+C\n")
+
+    async def run_both() -> None:
+        await asyncio.gather(*(s.serve() for s in servers))
+
+    asyncio.run(run_both())
+
+
+def _with_client(settings: Settings, job: Callable[[PbxClient], Any]) -> Any:
+    async def run() -> Any:
+        async with httpx.AsyncClient() as http:
+            return await job(PbxClient(settings.pbx.base_url, settings.pbx.api_key, http=http,
+                                       timeout=settings.pbx.timeout))
+
+    return asyncio.run(run())
+
+
+@main.group()
+def hooks() -> None:
+    """Inspect and manage the webhook registrations on the PBX."""
+
+
+@hooks.command("list")
+@config_option
+def hooks_list(config_path: str | None) -> None:
+    """Print the PBX's registrations, ours marked."""
+    settings = _settings(config_path)
+    mine = _callback(settings)
+
+    async def job(pbx: PbxClient) -> None:
+        for h in await pbx.list_events():
+            flag = "*" if h.callback_url == mine else " "
+            click.echo(f"{flag} {h.event_name:<9} {h.event_domain_uuid}  {_redact(h.callback_url)}")
+
+    _guard(lambda: _with_client(settings, job))
+
+
+@hooks.command("register")
+@config_option
+def hooks_register(config_path: str | None) -> None:
+    """Make sure there is exactly one registration per configured event."""
+    from wallboard.webhooks import register
+
+    settings = _settings(config_path)
+
+    async def job(pbx: PbxClient) -> None:
+        done = await register(pbx, _callback(settings), _secret(settings), settings.webhook.events)
+        for event, what in done.items():
+            click.echo(f"{event}: {what}")
+
+    _guard(lambda: _with_client(settings, job))
+
+
+@hooks.command("remove")
+@config_option
+def hooks_remove(config_path: str | None) -> None:
+    """Remove our registrations from the PBX."""
+    from wallboard.webhooks import unregister
+
+    settings = _settings(config_path)
+
+    async def job(pbx: PbxClient) -> None:
+        click.echo(f"removed {await unregister(pbx, _callback(settings))} registrations")
+
+    _guard(lambda: _with_client(settings, job))
+
+
+def _secret(settings: Settings) -> str:
+    from pathlib import Path
+
+    from wallboard.webhooks import load_secret
+
+    return load_secret(settings.webhook.secret, Path(settings.storage.path).parent)
+
+
+def _callback(settings: Settings) -> str:
+    from wallboard.webhooks import callback_url
+
+    return callback_url(settings.server.public_url, _secret(settings))
+
+
+def _redact(url: str) -> str:
+    """Our callback URL carries the secret in its path; never print it."""
+    head, _, _secret_part = url.rpartition("/hooks/pbx/")
+    return f"{head}/hooks/pbx/***" if head else url
+
+
+def _guard(run: Callable[[], Any]) -> None:
+    try:
+        run()
+    except PbxError as e:
+        click.echo(f"wallboard: the PBX refused: {e}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@config_option
+def check(config_path: str | None) -> None:
+    """Validate the config, reach the PBX, get a token; say plainly what is wrong."""
+    from wallboard.checks import run_checks
+
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as e:
+        click.echo(f"FAIL config: {e}")
+        sys.exit(2)
+    ok = asyncio.run(run_checks(settings, click.echo))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Screens, their queues, snapshots and resync.
+
+Each screen gets its own bounded queue (the broadcaster shape: subscribe() hands
+it out and cleans up in `finally`). `publish` never waits: a screen whose queue
+is full loses its backlog and is sent one fresh snapshot instead, so a slow or
+stalled screen costs the others nothing and its memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from wallboard.patches import Patch
+
+log = logging.getLogger("wallboard.hub")
+
+RESYNC = object()  # queue marker: send a fresh snapshot
+CLOSE_LOGGED_OUT = 4000
+CLOSE_GOING_AWAY = 1001
+
+
+@dataclass(eq=False)
+class Screen:
+    ws: WebSocket
+    kind: str  # "supervisor", "viewer" or "kiosk"
+    masked: bool
+    session_id: str | None
+    queue: asyncio.Queue[Any]
+    sent_seq: int = -1
+    bytes_sent: int = 0
+    closing: int | None = field(default=None)
+
+
+class Hub:
+    def __init__(self, snapshot: Callable[[bool], tuple[int, str]], *, queue_size: int = 64,
+                 on_drop: Callable[[], None] | None = None) -> None:
+        """`snapshot(masked)` returns (seq, encoded snapshot message)."""
+        self._snapshot = snapshot
+        self._queue_size = queue_size
+        self._on_drop = on_drop or (lambda: None)
+        self.screens: set[Screen] = set()
+        self.patches_sent = 0
+        self.bytes_sent = 0
+        self.resyncs = 0
+        self.drops = 0
+        self._closing: set[asyncio.Future[None]] = set()
+
+    def publish(self, patch: Patch) -> None:
+        for screen in self.screens:
+            self._offer(screen, patch)
+
+    def _offer(self, screen: Screen, item: Any) -> None:
+        q = screen.queue
+        if q.full():
+            while not q.empty():
+                q.get_nowait()
+            q.put_nowait(RESYNC)
+            self.drops += 1
+            self._on_drop()
+        elif not (q.qsize() and item is RESYNC):
+            q.put_nowait(item)
+
+    def resync(self, screen: Screen) -> None:
+        while not screen.queue.empty():
+            screen.queue.get_nowait()
+        screen.queue.put_nowait(RESYNC)
+
+    def ping(self, message: dict[str, Any]) -> None:
+        """A heartbeat to every screen with room for it (a full queue is already behind)."""
+        text = orjson.dumps(message).decode()
+        for screen in self.screens:
+            if not screen.queue.full():
+                screen.queue.put_nowait(text)
+
+    def count(self) -> dict[str, int]:
+        out = {"supervisor": 0, "viewer": 0, "kiosk": 0}
+        for s in self.screens:
+            out[s.kind] = out.get(s.kind, 0) + 1
+        return out
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, ws: WebSocket, *, kind: str, masked: bool,
+                        session_id: str | None) -> AsyncIterator[Screen]:
+        screen = Screen(ws, kind, masked, session_id, asyncio.Queue(self._queue_size))
+        screen.queue.put_nowait(RESYNC)  # the first frame is a snapshot
+        self.screens.add(screen)
+        try:
+            yield screen
+        finally:
+            self.screens.discard(screen)
+
+    async def serve(self, screen: Screen) -> None:
+        """Send the screen's queue and read its requests until either side closes."""
+        sender = asyncio.create_task(self._send_loop(screen))
+        try:
+            while True:
+                try:
+                    message = await screen.ws.receive_json()
+                except (WebSocketDisconnect, RuntimeError, ValueError, KeyError):
+                    break
+                if isinstance(message, dict) and message.get("type") == "resync":
+                    self.resyncs += 1
+                    self.resync(screen)
+                if sender.done():
+                    break
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _send_loop(self, screen: Screen) -> None:
+        ws = screen.ws
+        try:
+            while True:
+                item = await screen.queue.get()
+                if item is RESYNC:
+                    seq, text = self._snapshot(screen.masked)
+                    screen.sent_seq = seq
+                elif isinstance(item, Patch):
+                    if item.seq <= screen.sent_seq:
+                        continue  # already inside the snapshot this screen got
+                    text = item.encoded(screen.masked)
+                    screen.sent_seq = item.seq
+                    self.patches_sent += 1
+                else:
+                    text = item
+                await ws.send_text(text)
+                screen.bytes_sent += len(text)
+                self.bytes_sent += len(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+        except Exception as e:  # a socket error we did not foresee must not kill the server
+            log.info("screen send failed: %s", type(e).__name__)
+
+    def close_session(self, session_id: str) -> int:
+        """Close every socket of a session that logged out; returns how many."""
+        doomed = [s for s in self.screens if s.session_id == session_id]
+        for screen in doomed:
+            task = asyncio.ensure_future(_close(screen.ws, CLOSE_LOGGED_OUT))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return len(doomed)
+
+    async def close_all(self, code: int = CLOSE_GOING_AWAY) -> None:
+        await asyncio.gather(*(_close(s.ws, code) for s in list(self.screens)),
+                             return_exceptions=True)
+
+
+async def _close(ws: WebSocket, code: int) -> None:
+    if ws.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await ws.close(code)

@@ -1,0 +1,172 @@
+"""The scheduled reads of the PBX, one APScheduler job per source.
+
+Each job: ask the PBX (with a timeout below its interval), merge the answer into
+the state, publish the change. A failing source backs off with jitter and, after
+`CIRCUIT_AFTER` failures in a row, is left alone for `CIRCUIT_OPEN_S` so a dead
+PBX is not hammered; the first success closes the circuit. `max_instances=1`
+means two reads of one source never overlap (APScheduler logs a skipped run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from wallboard.patches import Op
+from wallboard.pbx.client import PbxClient
+from wallboard.pbx.errors import PbxError
+from wallboard.settings import Settings
+from wallboard.state import LiveState
+
+log = logging.getLogger("wallboard.poller")
+
+CIRCUIT_AFTER = 5
+CIRCUIT_OPEN_S = 30.0
+BACKOFF_CAP_S = 30.0
+CDR_READ_CAP = 20_000  # one incremental read never takes more than this many records
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class SourceHealth:
+    interval: float
+    failures: int = 0
+    next_try: float = 0.0  # monotonic seconds; before it the job skips its turn
+    last_error: str | None = None
+    runs: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def failed(self, error: str, rng: random.Random) -> None:
+        self.failures += 1
+        self.last_error = error
+        if self.failures >= CIRCUIT_AFTER:
+            delay = CIRCUIT_OPEN_S
+        else:
+            delay = min(BACKOFF_CAP_S, self.interval * 2 ** (self.failures - 1))
+        # full jitter: a fleet of wallboards does not retry in step
+        self.next_try = time.monotonic() + rng.uniform(0, delay)
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.last_error = None
+        self.next_try = 0.0
+
+    @property
+    def circuit_open(self) -> bool:
+        return self.failures >= CIRCUIT_AFTER
+
+
+class Poller:
+    def __init__(self, settings: Settings, pbx: PbxClient, live: LiveState,
+                 publish: Callable[[list[Op]], None],
+                 observe: Callable[[str, float, str | None], None] | None = None,
+                 seed: int | None = None) -> None:
+        self.settings = settings
+        self.pbx = pbx
+        self.live = live
+        self.publish = publish
+        self.observe = observe or (lambda source, seconds, error: None)
+        self.rng = random.Random(seed)
+        p = settings.poll
+        self.health = {
+            "agents": SourceHealth(p.agents_interval), "calls": SourceHealth(p.calls_interval),
+            "status": SourceHealth(p.status_interval), "cdr": SourceHealth(p.cdr_interval),
+        }
+        self.first_success = asyncio.Event()
+        self._cdr_started = False
+
+    def schedule(self, scheduler: AsyncIOScheduler) -> None:
+        jobs: dict[str, Callable[[], Awaitable[None]]] = {
+            "agents": self.poll_agents, "calls": self.poll_calls,
+            "status": self.poll_status, "cdr": self.poll_cdr,
+        }
+        for name, job in jobs.items():
+            scheduler.add_job(job, "interval", seconds=self.health[name].interval, id=name,
+                              max_instances=1, coalesce=True, next_run_time=_soon())
+
+    async def run_all_once(self) -> None:
+        await asyncio.gather(self.poll_agents(), self.poll_calls(), self.poll_status(),
+                             self.poll_cdr())
+
+    async def _run(self, source: str, fetch: Callable[[], Awaitable[Any]],
+                   merge: Callable[[Any, int], list[Op]]) -> None:
+        health = self.health[source]
+        if time.monotonic() < health.next_try:
+            return
+        health.runs += 1
+        started = now_ms()
+        t0 = time.perf_counter()
+        # Below the interval, so a slow PBX never makes reads of one source pile up.
+        limit = min(self.settings.pbx.timeout, max(0.5, health.interval * 0.9))
+        if source == "cdr":
+            limit = max(limit, self.settings.pbx.timeout)
+        try:
+            async with asyncio.timeout(limit):
+                answer = await fetch()
+        except (PbxError, TimeoutError) as e:
+            error = str(e) if isinstance(e, PbxError) else f"no answer within {limit:g} s"
+            code = e.code if isinstance(e, PbxError) else "TIMEOUT"
+            if health.failures == 0 or health.last_error != error:
+                log.warning("poll %s failed: %s", source, error)
+            health.failed(error, self.rng)
+            self.observe(source, time.perf_counter() - t0, code)
+            self.publish(self.live.apply_failure(source, error, now_ms()))
+            return
+        self.observe(source, time.perf_counter() - t0, None)
+        if health.failures:
+            log.info("poll %s recovered after %d failures", source, health.failures)
+        health.succeeded()
+        self.publish(merge(answer, started))
+        if source == "agents":
+            self.first_success.set()
+
+    async def poll_agents(self) -> None:
+        await self._run("agents", self.pbx.monitor_agents, self.live.apply_agents)
+
+    async def poll_calls(self) -> None:
+        await self._run("calls", self.pbx.list_calls, self.live.apply_calls)
+
+    async def poll_status(self) -> None:
+        async def fetch() -> Any:
+            start, end = self.live.time.day_window(now_ms())
+            return await self.pbx.call_status(start, end)
+
+        await self._run("status", fetch, self.live.apply_status)
+
+    async def poll_cdr(self) -> None:
+        """Today's CDRs: the whole day once, then only those ended since the last read."""
+        async def fetch() -> list[Any]:
+            stats = self.live.stats
+            if not self._cdr_started or not stats.last_ended:
+                start, _ = self.live.time.day_window(now_ms())
+                filters: dict[str, object] = {"start_date": start}
+            else:
+                filters = {"start_date_ended": stats.last_ended}
+            records = []
+            async for record in self.pbx.iter_cdrs(**filters):
+                records.append(record)
+                if len(records) >= CDR_READ_CAP:
+                    break
+            self._cdr_started = True
+            return records
+
+        await self._run("cdr", fetch, self.live.apply_cdrs)
+
+    def max_ages(self) -> dict[str, float]:
+        return {s: self.settings.stale_after(h.interval) for s, h in self.health.items()}
+
+
+def _soon() -> Any:
+    from datetime import datetime, timedelta
+
+    return datetime.now().astimezone() + timedelta(milliseconds=50)

@@ -1,0 +1,408 @@
+"""The live state and the rules that merge polls and webhooks into it.
+
+Pure and synchronous: every `apply_*` takes plain records, changes the state and
+returns the list of patch ops (see `patches.py`) that describe the change; an
+empty list means nothing changed. Only the event loop calls these.
+
+Merge rules
+-----------
+1. The polls are the truth for who is logged in (`/v1/monitor/agent`) and which
+   calls are live (`/v1/call`), but only against evidence older than the poll:
+   every agent and call remembers `touched`, the time (our clock, ms) of the last
+   evidence that set it; a poll that started before `touched` does not undo it,
+   a poll that started after wins.
+2. Webhooks move agents and calls between polls, so a screen changes within a
+   second of the PBX.
+3. Per call_id, phases only move forward: ringing < answered < hangup < cdr. A
+   late or duplicated event (phase not above the one we hold) changes nothing,
+   and a call_id that reached hangup is never brought back, by an event or a poll.
+   Ended call_ids are remembered (`_phase`) for `TOMBSTONE_MS`.
+4. Inbound calls that ring several extensions come as one leg per extension,
+   each with its own call_id. Legs of one inbound flow share `flow` (hotline and
+   caller); the `cdr` event carries the flow's own call_id, linked to its legs by
+   the same key.
+5. An agent seen today and absent from the latest agent poll is `offline`. At
+   local midnight (`pbx.timezone`) offline agents from yesterday are forgotten and
+   the day's figures start again.
+6. `since` is when the agent entered its state: unchanged by a poll that shows the
+   same state; taken from the event's time, the PBX's `call_time` (converted from
+   local time) or, failing both, our clock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from wallboard.patches import Op, del_op, put_op, set_op
+from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
+from wallboard.pbx.times import PbxTime
+from wallboard.stats import DayStats
+
+PHASES = {"ringing": 1, "answered": 2, "hangup": 3, "cdr": 4}
+TOMBSTONE_MS = 2 * 3600 * 1000
+SOURCES = ("agents", "calls", "status", "cdr")
+# /v1/call states that mean the media is flowing (the call was answered).
+ANSWERED_CHANNEL_STATES = {"CS_EXCHANGE_MEDIA", "CS_SOFT_EXECUTE", "ACTIVE", "ANSWERED"}
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A webhook, checked and typed (see `webhooks.parse_event`)."""
+
+    state: str
+    call_id: str
+    direction: str = ""
+    from_number: str = ""
+    to_number: str = ""
+    hotline: str = ""
+    at: int = 0  # when it happened, epoch ms (event time, else when we received it)
+    received: int = 0  # our clock when it arrived
+    duration: int | None = None
+    billsec: int | None = None
+    status: str = ""
+    extension: str = ""
+    time_started: int | None = None
+    time_answered: int | None = None
+    time_ended: int | None = None
+
+
+def flow_key(hotline: str, caller: str) -> str:
+    return f"{hotline}|{caller}"
+
+
+def _agent_ext(direction: str, from_number: str, to_number: str) -> str:
+    return to_number if direction == "inbound" else from_number
+
+
+def _peer(direction: str, from_number: str, to_number: str) -> str:
+    return from_number if direction == "inbound" else to_number
+
+
+class LiveState:
+    def __init__(self, clock: PbxTime, *, sla_seconds: int = 20, now_ms: int = 0) -> None:
+        self.time = clock
+        self.epoch = secrets.token_hex(6)
+        self.seq = 0
+        self.domain = ""
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, Any] = {"counts": {}, "total": 0, "since": clock.day_start_ms(now_ms)}
+        self.sources: dict[str, Any] = {s: {"ok": False, "at": None, "error": None} for s in SOURCES}
+        self.sources["webhooks"] = {"at": None, "received": 0, "rejected": 0}
+        self.monitors: dict[str, dict[str, Any]] = {}
+        self.stats = DayStats(clock, sla_seconds=sla_seconds, now_ms=now_ms)
+        self._touched: dict[str, int] = {}  # "a:<ext>" / "c:<call_id>" -> evidence time
+        self._phase: dict[str, tuple[int, int]] = {}  # call_id -> (phase, when)
+        self._day_start = clock.day_start_ms(now_ms)
+        self._stats_json = self.stats.to_json(self.calls, now_ms)
+
+    # ---- reading -------------------------------------------------------------
+
+    def snapshot(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "now": now_ms,
+            "domain": self.domain,
+            "agents": list(self.agents.values()),
+            "calls": list(self.calls.values()),
+            "status": self.status,
+            "stats": self._stats_json,
+            "sources": self.sources,
+            "monitors": list(self.monitors.values()),
+        }
+
+    def phase(self, call_id: str) -> int:
+        entry = self._phase.get(call_id)
+        return entry[0] if entry else 0
+
+    # ---- webhooks ------------------------------------------------------------
+
+    def apply_event(self, ev: CallEvent) -> list[Op]:
+        hooks = self.sources["webhooks"]
+        hooks["at"] = ev.received
+        hooks["received"] += 1
+        ops: list[Op] = []
+        ops += self._roll_day(ev.received)
+        new_phase = PHASES[ev.state]
+        if ev.state == "cdr":
+            if self.stats.add_cdr_event(ev):
+                ops += self._refresh_stats(ev.received)
+            self._set_phase(ev.call_id, new_phase, ev.received)
+            return ops
+        if self.phase(ev.call_id) >= new_phase:
+            return ops  # duplicate or late: phases never move back
+        self._set_phase(ev.call_id, new_phase, ev.received)
+        ext = _agent_ext(ev.direction, ev.from_number, ev.to_number)
+        if ev.state == "hangup":
+            ops += self._end_call(ev.call_id, ev.at, ev.received)
+        else:
+            ops += self._event_call(ev, ext)
+            ops += self._event_agent(ev, ext)
+        ops += self._refresh_stats(ev.received)
+        return ops
+
+    def _event_call(self, ev: CallEvent, ext: str) -> list[Op]:
+        old = self.calls.get(ev.call_id)
+        call = dict(old) if old else {
+            "call_id": ev.call_id, "direction": ev.direction, "from": ev.from_number,
+            "to": ev.to_number, "agent": ext or None, "state": "ringing", "started_at": ev.at,
+            "answered_at": None, "hotline": ev.hotline or None,
+            "flow": flow_key(ev.hotline, ev.from_number) if ev.direction == "inbound" else None,
+        }
+        if ev.state == "answered":
+            call["state"] = "answered"
+            call["answered_at"] = call["answered_at"] or ev.at
+        self._touched["c:" + ev.call_id] = ev.received
+        return self._put_call(call)
+
+    def _event_agent(self, ev: CallEvent, ext: str) -> list[Op]:
+        if not ext:
+            return []
+        agent = self.agents.get(ext)
+        rec = dict(agent) if agent else _blank_agent(ext, ev.at)
+        state = "oncall" if ev.state == "answered" else "ringing"
+        if rec["state"] == "oncall" and state == "ringing" and rec["call_id"] != ev.call_id:
+            return []  # a second call ringing at a busy agent does not hide the call in progress
+        if rec["state"] != state or rec["call_id"] != ev.call_id:
+            rec["since"] = ev.at
+        rec.update(state=state, call_id=ev.call_id, direction=ev.direction,
+                   peer=_peer(ev.direction, ev.from_number, ev.to_number))
+        self._touched["a:" + ext] = ev.received
+        return self._put_agent(rec)
+
+    def _end_call(self, call_id: str, at: int, received: int) -> list[Op]:
+        ops: list[Op] = []
+        call = self.calls.pop(call_id, None)
+        self._touched.pop("c:" + call_id, None)
+        if call is not None:
+            ops.append(del_op("calls", call_id))
+        if self.monitors.pop(call_id, None) is not None:
+            ops.append(set_op("monitors", list(self.monitors.values())))
+        for ext, agent in self.agents.items():
+            if agent["call_id"] == call_id:
+                rec = dict(agent, state="idle", since=at, call_id=None, direction=None, peer=None)
+                self._touched["a:" + ext] = received
+                ops += self._put_agent(rec)
+                break
+        return ops
+
+    # ---- polls ---------------------------------------------------------------
+
+    def apply_agents(self, rows: Iterable[AgentRecord], started: int) -> list[Op]:
+        """A `/v1/monitor/agent` answer for a request sent at `started` (our clock)."""
+        ops = self._roll_day(started)
+        seen: set[str] = set()
+        for row in rows:
+            if not row.ext:
+                continue
+            seen.add(row.ext)
+            if row.domain_name and not self.domain:
+                self.domain = row.domain_name
+                ops.append(set_op("domain", self.domain))
+            ops += self._poll_agent(row, started)
+        for ext, agent in list(self.agents.items()):
+            if ext in seen or agent["state"] == "offline":
+                continue
+            if self._touched.get("a:" + ext, 0) > started:
+                continue  # an event newer than this poll moved it
+            ops += self._put_agent(dict(agent, state="offline", since=started, call_id=None,
+                                        direction=None, peer=None))
+        ops += self._refresh_stats(started)
+        self._mark(ops, "agents", started)
+        return ops
+
+    def _poll_agent(self, row: AgentRecord, started: int) -> list[Op]:
+        old = self.agents.get(row.ext)
+        rec = dict(old) if old else _blank_agent(row.ext, started)
+        rec.update(name=row.name or rec["name"], username=row.username or rec["username"],
+                   user_agent=row.user_agent, network_ip=row.network_ip)
+        newer_event = self._touched.get("a:" + row.ext, 0) > started
+        poll_state = {"RINGING": "ringing", "ONCALL": "oncall"}.get(row.call_state, "idle")
+        call_id = row.call_id if poll_state != "idle" else None
+        if call_id and self.phase(call_id) >= PHASES["hangup"]:
+            poll_state, call_id = "idle", None  # that call is over; it never comes back
+        if call_id and poll_state == "ringing" and self.phase(call_id) >= PHASES["answered"]:
+            poll_state = "oncall"
+        if newer_event and old is not None and old["state"] != "offline":
+            return self._put_agent(rec)  # keep the event's state; refresh the details only
+        if poll_state != rec["state"] or call_id != rec["call_id"]:
+            since = self.time.parse(row.call_time) if call_id else None
+            if poll_state == "oncall" and call_id in self.calls and self.calls[call_id]["answered_at"]:
+                since = self.calls[call_id]["answered_at"]
+            rec["since"] = since if since and since <= started else started
+        rec["state"] = poll_state
+        rec["call_id"] = call_id
+        rec["direction"] = (row.direction or None) if call_id else None
+        rec["peer"] = (row.destination or None) if call_id else None
+        ops = self._put_agent(rec)
+        if call_id and call_id not in self.calls:
+            ops += self._call_from_agent(row, poll_state, started)
+        return ops
+
+    def _call_from_agent(self, row: AgentRecord, state: str, started: int) -> list[Op]:
+        inbound = row.direction == "inbound"
+        begun = self.time.parse(row.call_time) or started
+        self._set_phase(row.call_id, PHASES["answered" if state == "oncall" else "ringing"], started)
+        self._touched["c:" + row.call_id] = started
+        return self._put_call({
+            "call_id": row.call_id, "direction": row.direction,
+            "from": row.destination if inbound else row.ext,
+            "to": row.ext if inbound else row.destination, "agent": row.ext,
+            "state": "answered" if state == "oncall" else "ringing", "started_at": begun,
+            "answered_at": started if state == "oncall" else None, "hotline": None, "flow": None,
+        })
+
+    def apply_calls(self, rows: Iterable[CallRecord], started: int) -> list[Op]:
+        """A `/v1/call` answer for a request sent at `started`."""
+        ops = self._roll_day(started)
+        seen: set[str] = set()
+        for row in rows:
+            if not row.call_id or self.phase(row.call_id) >= PHASES["hangup"]:
+                continue
+            seen.add(row.call_id)
+            ops += self._poll_call(row, started)
+        for call_id in list(self.calls):
+            if call_id in seen or self._touched.get("c:" + call_id, 0) > started:
+                continue
+            self._set_phase(call_id, PHASES["hangup"], started)
+            ops += self._end_call(call_id, started, started)
+        ops += self._refresh_stats(started)
+        self._mark(ops, "calls", started)
+        return ops
+
+    def _poll_call(self, row: CallRecord, started: int) -> list[Op]:
+        old = self.calls.get(row.call_id)
+        inbound = row.direction == "inbound"
+        answered = (row.state.upper() in ANSWERED_CHANNEL_STATES
+                    or self.phase(row.call_id) >= PHASES["answered"])
+        agent_ext = row.destination if inbound else row.source
+        if old is None:
+            call = {
+                "call_id": row.call_id, "direction": row.direction, "from": row.source,
+                "to": row.destination, "agent": agent_ext if agent_ext in self.agents else None,
+                "state": "ringing", "started_at": self.time.parse(row.created_time) or started,
+                "answered_at": None, "hotline": None, "flow": None,
+            }
+        else:
+            call = dict(old)
+        if answered and call["state"] != "answered":
+            if self._touched.get("c:" + row.call_id, 0) <= started or self.phase(row.call_id) >= 2:
+                call["state"] = "answered"
+                call["answered_at"] = call["answered_at"] or started
+        if self.phase(row.call_id) < PHASES["ringing"]:
+            self._set_phase(row.call_id, PHASES["answered" if answered else "ringing"], started)
+        return self._put_call(call)
+
+    def apply_status(self, report: StatusReport, started: int) -> list[Op]:
+        ops = self._roll_day(started)
+        status = {"counts": dict(report.counts), "total": report.total, "since": self._day_start}
+        if status != self.status:
+            self.status = status
+            ops.append(set_op("status", status))
+        self._mark(ops, "status", started)
+        return ops
+
+    def apply_cdrs(self, records: Iterable[Any], started: int) -> list[Op]:
+        ops = self._roll_day(started)
+        if self.stats.add_cdrs(records):
+            ops += self._refresh_stats(started)
+        self._mark(ops, "cdr", started)
+        return ops
+
+    def apply_failure(self, source: str, error: str, now: int) -> list[Op]:
+        entry = self.sources[source]
+        if entry["ok"] or entry["error"] != error:
+            self.sources[source] = {"ok": False, "at": entry["at"], "error": error}
+            return [set_op("sources", self.sources)]
+        return []
+
+    def expire_sources(self, max_age: dict[str, float], now: int) -> list[Op]:
+        """A source whose last success is older than its limit is no longer ok."""
+        ops: list[Op] = []
+        for source, limit in max_age.items():
+            entry = self.sources[source]
+            if entry["ok"] and (entry["at"] is None or now - entry["at"] > limit * 1000):
+                ops += self.apply_failure(source, "no answer for too long", now)
+        return ops
+
+    def set_monitor(self, call_id: str, info: dict[str, Any] | None, now: int) -> list[Op]:
+        if info is None:
+            if self.monitors.pop(call_id, None) is None:
+                return []
+        else:
+            if call_id not in self.calls:
+                return []
+            self.monitors[call_id] = {"call_id": call_id, "since": now, **info}
+        return [set_op("monitors", list(self.monitors.values()))]
+
+    def tick(self, now: int) -> list[Op]:
+        """Periodic upkeep: day rollover, tombstone pruning, waiting-time figures."""
+        ops = self._roll_day(now)
+        cutoff = now - TOMBSTONE_MS
+        for call_id in [c for c, (_, when) in self._phase.items() if when < cutoff]:
+            if call_id not in self.calls:
+                del self._phase[call_id]
+        return ops + self._refresh_stats(now)
+
+    def commit(self, ops: list[Op]) -> int | None:
+        """Give a non-empty change its seq number."""
+        if not ops:
+            return None
+        self.seq += 1
+        return self.seq
+
+    # ---- helpers -------------------------------------------------------------
+
+    def _set_phase(self, call_id: str, phase: int, when: int) -> None:
+        if self.phase(call_id) < phase:
+            self._phase[call_id] = (phase, when)
+
+    def _mark(self, ops: list[Op], source: str, started: int) -> None:
+        entry = self.sources[source]
+        was_ok = entry["ok"]
+        self.sources[source] = {"ok": True, "at": started, "error": None}
+        if not was_ok:
+            ops.append(set_op("sources", self.sources))
+
+    def _put_agent(self, rec: dict[str, Any]) -> list[Op]:
+        if self.agents.get(rec["ext"]) == rec:
+            return []
+        self.agents[rec["ext"]] = rec
+        return [put_op("agents", rec["ext"], rec)]
+
+    def _put_call(self, call: dict[str, Any]) -> list[Op]:
+        if self.calls.get(call["call_id"]) == call:
+            return []
+        self.calls[call["call_id"]] = call
+        return [put_op("calls", call["call_id"], call)]
+
+    def _refresh_stats(self, now: int) -> list[Op]:
+        fresh = self.stats.to_json(self.calls, now)
+        if fresh == self._stats_json:
+            return []
+        self._stats_json = fresh
+        return [set_op("stats", fresh)]
+
+    def _roll_day(self, now: int) -> list[Op]:
+        start = self.time.day_start_ms(now)
+        if start <= self._day_start:
+            return []
+        self._day_start = start
+        ops: list[Op] = []
+        for ext in [e for e, a in self.agents.items() if a["state"] == "offline" and a["since"] < start]:
+            del self.agents[ext]
+            self._touched.pop("a:" + ext, None)
+            ops.append(del_op("agents", ext))
+        self.status = {"counts": {}, "total": 0, "since": start}
+        ops.append(set_op("status", self.status))
+        self.stats.new_day(now)
+        return ops
+
+
+def _blank_agent(ext: str, since: int) -> dict[str, Any]:
+    return {"ext": ext, "name": ext, "username": "", "state": "idle", "since": since,
+            "call_id": None, "direction": None, "peer": None, "user_agent": "", "network_ip": ""}

@@ -1,0 +1,120 @@
+"""Today's figures that the PBX does not report directly, computed from CDRs:
+service level, answer rate, average talk time, calls per hour; and from the
+live calls: how many callers wait and since when.
+
+CDRs arrive twice (the `cdr` webhook and the incremental `/v1/cdr` read); each is
+counted once, by id. After a restart the poller reads the day again from local
+midnight, so the figures are right across restarts without being stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from wallboard.pbx.times import PbxTime
+
+
+class CdrLike(Protocol):
+    id: str
+    direction: str
+    status: str
+    time_started: str
+    time_answered: str
+    time_ended: str
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    inbound: bool
+    started: int
+    answered: int | None
+    ended: int | None
+
+
+class DayStats:
+    def __init__(self, clock: PbxTime, *, sla_seconds: int, now_ms: int) -> None:
+        self.time = clock
+        self.sla_ms = sla_seconds * 1000
+        self.sla_seconds = sla_seconds
+        self.flows: dict[str, Flow] = {}
+        self.day_start = clock.day_start_ms(now_ms)
+        self.last_ended = ""  # the newest time_ended read, PBX local text: where the next read starts
+
+    def new_day(self, now_ms: int) -> None:
+        self.flows.clear()
+        self.day_start = self.time.day_start_ms(now_ms)
+
+    def _add(self, key: str, flow: Flow) -> bool:
+        if not key or key in self.flows or flow.started < self.day_start:
+            return False
+        self.flows[key] = flow
+        return True
+
+    def add_cdrs(self, records: Iterable[CdrLike]) -> bool:
+        changed = False
+        for r in records:
+            started = self.time.parse(r.time_started)
+            if started is None:
+                continue
+            if r.time_ended > self.last_ended:
+                self.last_ended = r.time_ended
+            changed |= self._add(r.id.strip(), Flow(
+                inbound=r.direction == "inbound", started=started,
+                answered=self.time.parse(r.time_answered) if r.status == "ANSWERED" else None,
+                ended=self.time.parse(r.time_ended)))
+        return changed
+
+    def add_cdr_event(self, ev: Any) -> bool:
+        if ev.time_started is None:
+            return False
+        return self._add(ev.call_id.strip(), Flow(
+            inbound=ev.direction == "inbound", started=ev.time_started,
+            answered=ev.time_answered if ev.status == "ANSWERED" else None, ended=ev.time_ended))
+
+    def to_json(self, calls: Mapping[str, Mapping[str, Any]], now: int) -> dict[str, Any]:
+        per_hour = [0] * 24
+        answered_per_hour = [0] * 24
+        inbound = in_sla = answered = 0
+        talk_total = talk_count = 0
+        for f in self.flows.values():
+            hour = min(23, max(0, (f.started - self.day_start) // 3_600_000))
+            per_hour[hour] += 1
+            if f.answered is not None:
+                answered += 1
+                answered_per_hour[hour] += 1
+                if f.ended is not None and f.ended >= f.answered:
+                    talk_total += f.ended - f.answered
+                    talk_count += 1
+            if f.inbound:
+                inbound += 1
+                if f.answered is not None and f.answered - f.started <= self.sla_ms:
+                    in_sla += 1
+        waiting, longest = _waiting(calls)
+        total = len(self.flows)
+        return {
+            "sla_seconds": self.sla_seconds,
+            "service_level": round(100 * in_sla / inbound, 1) if inbound else None,
+            "inbound_total": inbound,
+            "inbound_in_sla": in_sla,
+            "answer_rate": round(100 * answered / total, 1) if total else None,
+            "avg_talk_seconds": round(talk_total / talk_count / 1000, 1) if talk_count else None,
+            "calls_per_hour": per_hour,
+            "answered_per_hour": answered_per_hour,
+            "waiting": waiting,
+            "longest_wait_since": longest,
+        }
+
+
+def _waiting(calls: Mapping[str, Mapping[str, Any]]) -> tuple[int, int | None]:
+    """Inbound callers ringing and not yet answered by anyone (legs grouped by flow)."""
+    flows: dict[str, tuple[bool, int]] = {}
+    for c in calls.values():
+        if c["direction"] != "inbound":
+            continue
+        key = c.get("flow") or c["call_id"]
+        was_answered, since = flows.get(key, (False, c["started_at"]))
+        flows[key] = (was_answered or c["state"] == "answered", min(since, c["started_at"]))
+    waits = [since for answered, since in flows.values() if not answered]
+    return len(waits), (min(waits) if waits else None)
