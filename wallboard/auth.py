@@ -35,8 +35,11 @@ log = logging.getLogger("wallboard.auth")
 Role = Literal["supervisor", "viewer", "kiosk"]
 SESSION_COOKIE = "wb_session"
 LOGIN_CSRF_COOKIE = "wb_login_csrf"
-# Only these paths take ?token=: a kiosk token elsewhere (say, on an action) gives nothing.
+# A kiosk token (?token=) is read on the kiosk's own paths and on the JSON API, where
+# it identifies a kiosk so that an attempt at an action is refused (403) and audited
+# rather than treated as anonymous. Pages other than /kiosk ignore it.
 KIOSK_PATHS = frozenset({"/kiosk", "/ws", "/api/state"})
+KIOSK_PREFIX = "/api/"
 EXT_PATTERN = re.compile(r"^[0-9]{1,16}$")
 # Login attempts per client address and username a minute, against password guessing.
 LOGIN_ATTEMPTS_PER_MINUTE = 10
@@ -145,7 +148,9 @@ class Auth:
         if self.mode == "none":
             return Principal("supervisor", "demo", self.demo_ext, None, self._demo_csrf, mask)
         token = conn.query_params.get("token")
-        if token and conn.url.path in KIOSK_PATHS and self.kiosk_token_valid(token):
+        path = conn.url.path
+        if token and (path in KIOSK_PATHS or path.startswith(KIOSK_PREFIX)) \
+                and self.kiosk_token_valid(token):
             return Principal("kiosk", "kiosk", None, None, "", mask)
         session = self.session_of(conn)
         if session is None:
@@ -305,7 +310,7 @@ async def login_submit(request: Request) -> Response:
         return page(400, "login.error.invalid")
     if not auth.login_attempts.hit(f"{ip} {username.lower()}", LOGIN_ATTEMPTS_PER_MINUTE):
         log.warning("login refused for %s from %s: too many attempts", _loggable(username), ip)
-        return page(429, "error.RATE_LIMITED")
+        return page(429, "login.error.rate_limited")
     try:
         account = await request.app.state.pbx.login(username, password)
     except PbxError as error:
