@@ -89,8 +89,12 @@ async def require_csrf(request: Request, principal: Principal) -> None:
         raise CsrfError()
 
 
-def _origin(url: str) -> str | None:
-    """scheme://host[:port] in the form browsers send in Origin, or None."""
+def _origin(url: str, *, header: bool = False) -> str | None:
+    """scheme://host[:port] in the form browsers send in Origin, or None.
+
+    A configured URL may carry a path (public_url behind a proxy prefix); an
+    Origin header never does, so with header=True one that has a path is refused.
+    """
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -98,7 +102,9 @@ def _origin(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+    if parts.username is not None or (
+        header and (parts.path or parts.query or parts.fragment)
+    ):
         return None
     host = parts.hostname.lower()
     if ":" in host:  # IPv6 literal
@@ -121,5 +127,5 @@ def origin_allowed(origin: str | None, settings: Settings) -> bool:
     """
     if not origin or origin == "null":
         return False
-    normal = _origin(origin)
+    normal = _origin(origin, header=True)
     return normal is not None and normal in allowed_origins(settings)
