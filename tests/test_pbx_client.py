@@ -104,9 +104,7 @@ async def client(pbx: FakePbx) -> AsyncIterator[PbxClient]:
 # -- token lifecycle --------------------------------------------------------------
 
 
-async def test_token_is_fetched_lazily_once_and_sent_as_bearer(
-    client: PbxClient, pbx: FakePbx
-) -> None:
+async def test_token_is_fetched_lazily_once_and_sent_as_bearer(client: PbxClient, pbx: FakePbx) -> None:
     assert pbx.seen == []
     await client.monitor_agents()
     await client.monitor_agents()
@@ -166,16 +164,12 @@ async def test_a_second_401_is_not_retried_again(client: PbxClient, pbx: FakePbx
     assert client.requests == {"/v1/auth/token": 2, "/v1/call": 2}
 
 
-async def test_twenty_concurrent_requests_share_one_token_fetch(
-    client: PbxClient, pbx: FakePbx
-) -> None:
+async def test_twenty_concurrent_requests_share_one_token_fetch(client: PbxClient, pbx: FakePbx) -> None:
     await asyncio.gather(*(client.monitor_agents() for _ in range(20)))
     assert pbx.issued == 1
 
 
-async def test_twenty_concurrent_401s_cause_exactly_one_refresh(
-    client: PbxClient, pbx: FakePbx
-) -> None:
+async def test_twenty_concurrent_401s_cause_exactly_one_refresh(client: PbxClient, pbx: FakePbx) -> None:
     await client.monitor_agents()
     pbx.revoke_all()
     results = await asyncio.gather(*(client.monitor_agents() for _ in range(20)))
@@ -188,9 +182,7 @@ async def test_twenty_concurrent_401s_cause_exactly_one_refresh(
 
 async def test_a_failed_refresh_is_shared_by_the_waiters(client: PbxClient, pbx: FakePbx) -> None:
     pbx.token_answer = lambda: httpx.Response(503, text="<html>down</html>")
-    outcomes = await asyncio.gather(
-        *(client.monitor_agents() for _ in range(20)), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(*(client.monitor_agents() for _ in range(20)), return_exceptions=True)
     assert all(isinstance(o, PbxError) and o.code == "HTTP_503" for o in outcomes)
     assert client.requests == {"/v1/auth/token": 1}
     # The failure is not remembered beyond those waiters: the next call tries again.
@@ -198,9 +190,7 @@ async def test_a_failed_refresh_is_shared_by_the_waiters(client: PbxClient, pbx:
     assert (await client.monitor_agents())[0].ext == "1001"
 
 
-async def test_a_failed_early_refresh_keeps_the_still_valid_token(
-    client: PbxClient, pbx: FakePbx
-) -> None:
+async def test_a_failed_early_refresh_keeps_the_still_valid_token(client: PbxClient, pbx: FakePbx) -> None:
     await client.monitor_agents()
     pbx.now = T0 + 3600 - 30
     pbx.token_answer = lambda: httpx.Response(500, json={"error": "boom"})
@@ -222,9 +212,7 @@ async def test_a_wrong_api_key_is_unauthorized_without_loops(pbx: FakePbx) -> No
     assert client.requests == {"/v1/auth/token": 1}
 
 
-async def test_login_sends_no_bearer_and_a_refusal_is_not_a_token_problem(
-    client: PbxClient, pbx: FakePbx
-) -> None:
+async def test_login_sends_no_bearer_and_a_refusal_is_not_a_token_problem(client: PbxClient, pbx: FakePbx) -> None:
     def login(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         if body == {"username": "supervisor@sim", "password": "supervisor"}:
@@ -297,9 +285,7 @@ async def test_the_configured_timeout_is_used(client: PbxClient, pbx: FakePbx) -
     assert timeouts == {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}
 
 
-async def test_sentence_errors_become_codes_and_keep_the_sentence(
-    client: PbxClient, pbx: FakePbx
-) -> None:
+async def test_sentence_errors_become_codes_and_keep_the_sentence(client: PbxClient, pbx: FakePbx) -> None:
     pbx.route(
         "GET",
         "/v1/report/call_status",
@@ -498,9 +484,7 @@ async def test_click2call_failure_keeps_the_pbx_message(client: PbxClient, pbx: 
     pbx.route(
         "GET",
         "/v1/click2call/async",
-        lambda _r: httpx.Response(
-            200, json={"status": "fail", "message": message, "error": "USER_NOT_REGISTERED"}
-        ),
+        lambda _r: httpx.Response(200, json={"status": "fail", "message": message, "error": "USER_NOT_REGISTERED"}),
     )
     with pytest.raises(PbxError) as caught:
         await client.click2call("1001", "0899")
@@ -573,3 +557,19 @@ async def test_tenant_calls_need_a_secret_token(pbx: FakePbx) -> None:
             await client.get_tenant("t1")
     assert caught.value.code == "NO_SECRET_TOKEN"
     assert pbx.seen == []
+
+
+async def test_a_dripping_pbx_is_cut_off_at_the_timeout(pbx: FakePbx) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/auth/token":
+            return await pbx(request)
+        await asyncio.sleep(5)
+        return httpx.Response(200, json=AGENTS)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as http:
+        client = PbxClient("http://pbx.test", API_KEY, http=http, timeout=0.05, clock=pbx.clock)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(PbxError) as caught:
+            await client.monitor_agents()
+    assert caught.value.code == "TIMEOUT"
+    assert asyncio.get_running_loop().time() - started < 2

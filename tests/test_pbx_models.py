@@ -44,8 +44,7 @@ REF_TOKEN = {
     "data": {
         "expired": 1613636318,
         "token": (
-            "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIiwiaWF0IjoxNjEzNjMyNzc4fQ"
-            ".dGhpcyBpcyB0ZXN0IGRhdGE="
+            "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIiwiaWF0IjoxNjEzNjMyNzc4fQ.dGhpcyBpcyB0ZXN0IGRhdGE="
         ),
         "user_id": "aaaaaaaa-1111-2222-3333-eeeeeeee",
     }
@@ -251,9 +250,7 @@ def test_agent_call_state_null_missing_empty_and_lower_case() -> None:
 
 
 def test_agent_extension_as_number_and_trailing_space() -> None:
-    agents = parse_agents(
-        {"data": [{**REF_AGENT_1, "extension": 101}, {**REF_AGENT_2, "extension": "102 "}]}
-    )
+    agents = parse_agents({"data": [{**REF_AGENT_1, "extension": 101}, {**REF_AGENT_2, "extension": "102 "}]})
     assert [a.ext for a in agents] == ["101", "102"]
 
 
@@ -289,9 +286,7 @@ def test_empty_lists_including_null() -> None:
     "body",
     [None, [], "data", 42, {}, {"total": 3}, {"data": {}}, {"data": "x"}, {"data": 1}],
 )
-@pytest.mark.parametrize(
-    "parse", [parse_agents, parse_calls, parse_call_ids, parse_events, parse_status]
-)
+@pytest.mark.parametrize("parse", [parse_agents, parse_calls, parse_call_ids, parse_events, parse_status])
 def test_list_bodies_of_the_wrong_shape(parse: Any, body: object) -> None:
     with pytest.raises(PbxError) as caught:
         parse(body)
@@ -328,9 +323,7 @@ def test_status_example() -> None:
 
 
 def test_status_quirks() -> None:
-    report = parse_status(
-        {"data": [{"count": "5", "status": "answered"}, {"count": 2, "status": "BUSY"}]}
-    )
+    report = parse_status({"data": [{"count": "5", "status": "answered"}, {"count": 2, "status": "BUSY"}]})
     assert report.counts == {"ANSWERED": 5, "BUSY": 2}
     assert report.total == 7  # no total: the sum
     assert parse_status({"data": None, "total": 0}).counts == {}
@@ -373,9 +366,7 @@ def test_cdr_direction(direction: object, word: str) -> None:
 
 
 def test_cdr_numbers_as_strings_and_nulls() -> None:
-    cdr = Cdr.from_json(
-        {**REF_CDR_ANSWERED, "duration": "11", "recording_url": None, "receive_dest": None}
-    )
+    cdr = Cdr.from_json({**REF_CDR_ANSWERED, "duration": "11", "recording_url": None, "receive_dest": None})
     assert cdr.duration == 11
     assert cdr.recording_url == ""
     assert Cdr.from_json({**REF_CDR_ANSWERED, "duration": 11.0}).duration == 11
@@ -383,13 +374,9 @@ def test_cdr_numbers_as_strings_and_nulls() -> None:
 
 
 def test_cdr_page_and_scroll() -> None:
-    page = parse_cdr_page(
-        {"data": [REF_CDR_ANSWERED, REF_CDR_BUSY], "limit": "10", "page": 1, "total": 22}
-    )
+    page = parse_cdr_page({"data": [REF_CDR_ANSWERED, REF_CDR_BUSY], "limit": "10", "page": 1, "total": 22})
     assert (page.total, page.page, page.limit, len(page.records)) == (22, 1, 10, 2)
-    scroll = parse_cdr_scroll(
-        {"data": [REF_CDR_ANSWERED], "scroll_id": "111222333444aaabbbcccddd=="}
-    )
+    scroll = parse_cdr_scroll({"data": [REF_CDR_ANSWERED], "scroll_id": "111222333444aaabbbcccddd=="})
     assert scroll.scroll_id == "111222333444aaabbbcccddd=="
     assert parse_cdr_scroll({"data": [], "scroll_id": ""}).scroll_id is None
     assert parse_cdr_scroll({"data": []}).scroll_id is None
@@ -403,13 +390,9 @@ def test_single_cdr_bare_or_wrapped() -> None:
 
 
 def test_action_and_click2call() -> None:
-    result = parse_action(
-        {"status": "success", "call_id": "01b7d166-b564-42ec-80a1-4ad343225934", "ext": "101"}
-    )
+    result = parse_action({"status": "success", "call_id": "01b7d166-b564-42ec-80a1-4ad343225934", "ext": "101"})
     assert (result.call_id, result.ext) == ("01b7d166-b564-42ec-80a1-4ad343225934", "101")
-    started = parse_click2call(
-        {"status": "success", "call_id": "01b7d166-b564-42ec-80a1-4ad343225934"}
-    )
+    started = parse_click2call({"status": "success", "call_id": "01b7d166-b564-42ec-80a1-4ad343225934"})
     assert started.call_id == "01b7d166-b564-42ec-80a1-4ad343225934"
     assert started.status == "success"
     assert parse_click2call({"status": "success"}).call_id is None
@@ -439,9 +422,7 @@ def test_tenant_created_and_fetched() -> None:
 
 
 def test_extension_created_and_fetched() -> None:
-    created = parse_extension(
-        {"created": True, "data": {"enabled": "true", "ext": "104", "pwd": "123Abc!@#"}}
-    )
+    created = parse_extension({"created": True, "data": {"enabled": "true", "ext": "104", "pwd": "123Abc!@#"}})
     fetched = parse_extension({"ext": "104", "pwd": "123Abc!@#", "enabled": "true"})
     assert created == fetched
     assert created.enabled is True
@@ -455,15 +436,11 @@ JSON = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=20,
 )
 KEYS = sorted(
-    set(REF_AGENT_1)
-    | set(REF_CDR_ANSWERED)
-    | {"data", "total", "count", "status", "scroll_id", "token", "expired"}
+    set(REF_AGENT_1) | set(REF_CDR_ANSWERED) | {"data", "total", "count", "status", "scroll_id", "token", "expired"}
 )
 ROW = st.dictionaries(st.sampled_from(KEYS), JSON, max_size=8)
 BODY = JSON | st.fixed_dictionaries(

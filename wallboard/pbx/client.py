@@ -110,9 +110,7 @@ class PbxClient:
 
     async def login(self, username: str, password: str) -> Account:
         """Check a person's PBX account (POST /v1/auth); INVALID_CREDENTIALS if refused."""
-        body = await self._request(
-            "POST", "/v1/auth", auth="none", json={"username": username, "password": password}
-        )
+        body = await self._request("POST", "/v1/auth", auth="none", json={"username": username, "password": password})
         return parse_account(body)
 
     async def get_token(self) -> Token:
@@ -146,18 +144,14 @@ class PbxClient:
                 self._token = None
             issued_at = self._clock()
             try:
-                body = await self._request(
-                    "POST", "/v1/auth/token", auth="none", json={"api_key": self._api_key}
-                )
+                body = await self._request("POST", "/v1/auth/token", auth="none", json={"api_key": self._api_key})
                 token = parse_token(body)
             except PbxError as error:
                 self._refresh_error = error
                 self._generation += 1
                 raise
             lifetime = max(0.0, token.expired - issued_at)
-            self._refresh_at = token.expired - min(
-                REFRESH_MARGIN_MAX, lifetime * REFRESH_MARGIN_SHARE
-            )
+            self._refresh_at = token.expired - min(REFRESH_MARGIN_MAX, lifetime * REFRESH_MARGIN_SHARE)
             self._token, self._refresh_error = token, None
             self._generation += 1
             self.token_refreshes += 1
@@ -218,17 +212,13 @@ class PbxClient:
         if scroll_id:
             params["scroll_id"] = scroll_id
         route = "/v1/cdr"
-        return parse_cdr_scroll(
-            await self._request("GET", route, params=params), self._skipper(route)
-        )
+        return parse_cdr_scroll(await self._request("GET", route, params=params), self._skipper(route))
 
     async def cdr_page(self, page: int, limit: int, **filters: object) -> CdrPage:
         params = _params(filters)
         params.update(page=str(page), limit=str(limit))
         route = "/v1/cdr"
-        return parse_cdr_page(
-            await self._request("GET", route, params=params), self._skipper(route)
-        )
+        return parse_cdr_page(await self._request("GET", route, params=params), self._skipper(route))
 
     async def iter_cdrs(self, **filters: object) -> AsyncIterator[Cdr]:
         """Every CDR matching the filters, scrolling until the PBX sends an empty batch."""
@@ -260,9 +250,7 @@ class PbxClient:
 
     # -- actions on calls -------------------------------------------------------------
 
-    async def click2call(
-        self, ext: str, phone: str, *, wait: bool = False, **options: object
-    ) -> Click2CallResult:
+    async def click2call(self, ext: str, phone: str, *, wait: bool = False, **options: object) -> Click2CallResult:
         """Ring `ext`, then dial `phone` once it picks up.
 
         wait=True uses the synchronous endpoint, which answers only when the
@@ -282,35 +270,25 @@ class PbxClient:
         if action not in ACTIONS:
             raise ValueError(f"unknown call action {action!r}")
         path = f"/v1/call/{_segment(call_id)}/{action}"
-        body = await self._request(
-            "POST", path, route=f"/v1/call/{{call_id}}/{action}", json={"ext": ext}
-        )
+        body = await self._request("POST", path, route=f"/v1/call/{{call_id}}/{action}", json={"ext": ext})
         return parse_action(body)
 
     # -- tenants (secret token) -----------------------------------------------------
 
     async def create_tenant(self, tenant_id: str) -> Tenant:
-        body = await self._request(
-            "POST", "/v1/tenant", auth="secret", json={"tenant_id": tenant_id}
-        )
+        body = await self._request("POST", "/v1/tenant", auth="secret", json={"tenant_id": tenant_id})
         return parse_tenant(body)
 
     async def get_tenant(self, tenant_id: str) -> Tenant:
         path = f"/v1/tenant/{_segment(tenant_id)}"
-        return parse_tenant(
-            await self._request("GET", path, route="/v1/tenant/{id}", auth="secret")
-        )
+        return parse_tenant(await self._request("GET", path, route="/v1/tenant/{id}", auth="secret"))
 
     async def update_tenant(self, tenant_id: str, *, enable: bool) -> bool:
         """Enable or disable a tenant; True once the PBX accepted it."""
         path = f"/v1/tenant/{_segment(tenant_id)}"
-        body = await self._request(
-            "PUT", path, route="/v1/tenant/{id}", auth="secret", json={"enable": enable}
-        )
+        body = await self._request("PUT", path, route="/v1/tenant/{id}", auth="secret", json={"enable": enable})
         if not isinstance(body, dict):
-            raise PbxError(
-                "BAD_RESPONSE", "The PBX sent a tenant update answer that is not an object."
-            )
+            raise PbxError("BAD_RESPONSE", "The PBX sent a tenant update answer that is not an object.")
         return True
 
     async def create_extension(self, tenant_id: str, ext: str, pwd: str) -> Extension:
@@ -327,9 +305,7 @@ class PbxClient:
     async def get_extension(self, tenant_id: str, ext: str) -> Extension:
         # The reference's curl doubles "extension"; its route table names no path at all.
         path = f"/v1/tenant/{_segment(tenant_id)}/extension/extension/{_segment(ext)}"
-        body = await self._request(
-            "GET", path, route="/v1/tenant/{id}/extension/extension/{ext}", auth="secret"
-        )
+        body = await self._request("GET", path, route="/v1/tenant/{id}/extension/extension/{ext}", auth="secret")
         return parse_extension(body)
 
     # -- transport ----------------------------------------------------------------------
@@ -377,23 +353,22 @@ class PbxClient:
         self.requests[route] = self.requests.get(route, 0) + 1
         seconds = self.timeout if time_limit is None else time_limit
         try:
-            return await self._http.request(
-                method,
-                self.base_url + path,
-                headers=headers,
-                params=params,
-                json=json,
-                timeout=httpx.Timeout(seconds),
-            )
-        except httpx.TimeoutException:
-            raise PbxError(
-                "TIMEOUT", f"The PBX did not answer {route} within {seconds:g} s."
-            ) from None
+            # httpx times each read separately, so a PBX dripping bytes could hold a
+            # request forever; the outer deadline bounds the whole exchange.
+            async with asyncio.timeout(seconds):
+                return await self._http.request(
+                    method,
+                    self.base_url + path,
+                    headers=headers,
+                    params=params,
+                    json=json,
+                    timeout=httpx.Timeout(seconds),
+                )
+        except (httpx.TimeoutException, TimeoutError):
+            raise PbxError("TIMEOUT", f"The PBX did not answer {route} within {seconds:g} s.") from None
         except httpx.HTTPError as error:
             reason = type(error).__name__
-            raise PbxError(
-                "UNREACHABLE", f"The PBX could not be reached for {route} ({reason})."
-            ) from None
+            raise PbxError("UNREACHABLE", f"The PBX could not be reached for {route} ({reason}).") from None
 
     def _decode(self, response: httpx.Response) -> Any:
         status = response.status_code
@@ -402,12 +377,8 @@ class PbxClient:
         except orjson.JSONDecodeError:
             if status >= 400:
                 raise self._status_error(status, None) from None
-            raise PbxError(
-                "BAD_RESPONSE", "The PBX sent a body that is not JSON.", status=status
-            ) from None
-        if status >= 400 or (
-            isinstance(body, dict) and (body.get("status") == "fail" or body.get("error"))
-        ):
+            raise PbxError("BAD_RESPONSE", "The PBX sent a body that is not JSON.", status=status) from None
+        if status >= 400 or (isinstance(body, dict) and (body.get("status") == "fail" or body.get("error"))):
             raise self._status_error(status, body)
         return body
 

@@ -103,9 +103,7 @@ def _envelope(body: object, what: str) -> dict[str, Any]:
     return _object(inner, what) if inner is not None else obj
 
 
-def _rows(
-    body: object, what: str, parse_row: Callable[[Any], T], on_skip: OnSkip | None
-) -> list[T]:
+def _rows(body: object, what: str, parse_row: Callable[[Any], T], on_skip: OnSkip | None) -> list[T]:
     obj = _object(body, what)
     if "data" not in obj:
         raise _bad(f"The PBX sent {what} without data.")
@@ -138,9 +136,7 @@ class Token:
         expired = _int(record, "expired")
         if expired <= 0:
             raise _bad("The PBX sent a token without its expiry.")
-        return cls(
-            token=_required(record, "token"), expired=expired, user_id=_text(record, "user_id")
-        )
+        return cls(token=_required(record, "token"), expired=expired, user_id=_text(record, "user_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,9 +410,7 @@ class Extension:
     @classmethod
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "an extension")
-        return cls(
-            ext=_required(record, "ext"), pwd=_text(record, "pwd"), enabled=_bool(record, "enabled")
-        )
+        return cls(ext=_required(record, "ext"), pwd=_text(record, "pwd"), enabled=_bool(record, "enabled"))
 
 
 def parse_token(body: object) -> Token:
@@ -464,9 +458,7 @@ def parse_cdr_page(body: object, on_skip: OnSkip | None = None) -> CdrPage:
 
 def parse_cdr_scroll(body: object, on_skip: OnSkip | None = None) -> CdrScroll:
     records = _rows(body, "a CDR batch", Cdr.from_json, on_skip)
-    return CdrScroll(
-        records=records, scroll_id=_text(_object(body, "a CDR batch"), "scroll_id") or None
-    )
+    return CdrScroll(records=records, scroll_id=_text(_object(body, "a CDR batch"), "scroll_id") or None)
 
 
 def parse_action(body: object) -> ActionResult:

@@ -75,9 +75,7 @@ def check_report_range(start: str, end: str) -> None:
         start_at = datetime.strptime(start, PBX_FORMAT)
         end_at = datetime.strptime(end, PBX_FORMAT)
     except (TypeError, ValueError):
-        raise PbxError(
-            "BAD_DATE_RANGE", "Dates must be written YYYY-MM-DD HH:MM:SS in PBX local time."
-        ) from None
+        raise PbxError("BAD_DATE_RANGE", "Dates must be written YYYY-MM-DD HH:MM:SS in PBX local time.") from None
     if start_at >= end_at:
         raise PbxError("BAD_DATE_RANGE", "The start date must be before the end date.")
     if end_at - start_at > MAX_REPORT_RANGE:
