@@ -60,7 +60,7 @@ class Wallboard:
         self.hub = Hub(self.snapshot_text, queue_size=settings.server.ws_queue_size)
         self.metrics = Metrics(self.live_figures)
         self.poller = Poller(settings, self.pbx, self.live, self.publish, self.metrics.observe_poll)
-        self.audit = AuditLog(settings.storage.path)
+        self.audit = AuditLog(settings.storage.path, tz=self.time.zone)
         self.webhook_secret = load_secret(settings.webhook.secret,
                                           Path(settings.storage.path).parent)
         self.callback_url = callback_url(settings.server.public_url, self.webhook_secret)
@@ -156,7 +156,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
 
     app = Starlette(routes=_routes(wb), lifespan=lifespan, middleware=[
         Middleware(SecurityHeadersMiddleware),
-        Middleware(auth.AuthMiddleware, settings=settings),
+        Middleware(auth.AuthMiddleware, auth=auth.Auth(settings)),
     ])
     app.state.wallboard = wb
     app.state.settings = settings

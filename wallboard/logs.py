@@ -49,7 +49,7 @@ def setup_logging(fmt: str = "plain", secrets: list[str] | None = None, level: i
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn.access", "apscheduler.executors.default", "httpx"):
+    for name in ("uvicorn.access", "apscheduler.executors.default", "apscheduler.scheduler", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
