@@ -28,7 +28,8 @@ class FakePbx:
         self.valid: set[str] = set()
         self.routes: dict[tuple[str, str], Handler] = {}
         self.seen: list[httpx.Request] = []
-        self.token_answer: Callable[[], httpx.Response] | None = None
+        # Overrides the token answer while it returns a response.
+        self.token_answer: Callable[[], httpx.Response | None] | None = None
 
     def clock(self) -> float:
         return self.now
@@ -47,8 +48,9 @@ class FakePbx:
         self.seen.append(request)
         await asyncio.sleep(0)  # let concurrent requests interleave as on a real socket
         if request.url.path == "/v1/auth/token":
-            if self.token_answer is not None:
-                return self.token_answer()
+            forced = self.token_answer() if self.token_answer is not None else None
+            if forced is not None:
+                return forced
             if json.loads(request.content) != {"api_key": API_KEY}:
                 return httpx.Response(401, json={"status": "fail", "error": "UNAUTHORIZED"})
             self.issued += 1
@@ -175,7 +177,7 @@ async def test_twenty_concurrent_401s_cause_exactly_one_refresh(client: PbxClien
     results = await asyncio.gather(*(client.monitor_agents() for _ in range(20)))
     assert all(agents[0].ext == "1001" for agents in results)
     assert pbx.issued == 2
-    assert client.token_refreshes == 2
+    assert client.token_fetches == 2
     # Each request was sent at most twice: the one that failed and its retry.
     assert client.requests["/v1/monitor/agent"] == 1 + 20 + 20
 
@@ -573,3 +575,14 @@ async def test_a_dripping_pbx_is_cut_off_at_the_timeout(pbx: FakePbx) -> None:
             await client.monitor_agents()
     assert caught.value.code == "TIMEOUT"
     assert asyncio.get_running_loop().time() - started < 2
+
+
+async def test_a_401_after_a_failed_early_refresh_fetches_again_at_once(client: PbxClient, pbx: FakePbx) -> None:
+    await client.monitor_agents()
+    pbx.now = T0 + 3600 - 30
+    pbx.revoke_all()
+    failures = [httpx.Response(500, json={"error": "blip"})]
+    pbx.token_answer = lambda: failures.pop() if failures else None
+    # The early refresh fails, the old token is used and refused: a new fetch, not the old error.
+    assert (await client.monitor_agents())[0].ext == "1001"
+    assert pbx.seen[-1].headers["authorization"] == "Bearer token-2"

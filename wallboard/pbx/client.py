@@ -96,7 +96,8 @@ class PbxClient:
         self.requests: dict[str, int] = {}
         # Malformed rows skipped inside otherwise good lists, per route.
         self.skipped_rows: dict[str, int] = {}
-        self.token_refreshes = 0
+        # Tokens obtained, the first one included.
+        self.token_fetches = 0
         self._token: Token | None = None
         self._refresh_at = 0.0
         # Bumped after every token fetch, good or bad. A caller remembers the
@@ -129,7 +130,8 @@ class PbxClient:
             if token is None or self._token is not token or self._clock() >= token.expired:
                 raise
             log.warning("PBX token refresh failed; using the current token until it expires")
-            return token, generation
+            # The current generation, so that a 401 on this token fetches anew at once.
+            return token, self._generation
         assert self._token is not None
         return self._token, self._generation
 
@@ -154,7 +156,7 @@ class PbxClient:
             self._refresh_at = token.expired - min(REFRESH_MARGIN_MAX, lifetime * REFRESH_MARGIN_SHARE)
             self._token, self._refresh_error = token, None
             self._generation += 1
-            self.token_refreshes += 1
+            self.token_fetches += 1
             log.info("PBX token obtained; it expires in %d s", lifetime)
 
     # -- monitor, calls and reports --------------------------------------------
