@@ -1,0 +1,119 @@
+// Boot: read the server's JSON, wire the store, renderer, socket and controls.
+
+import { setupI18n } from './i18n.js';
+import { observeServerNow } from './clock.js';
+import { Store } from './store.js';
+import { Renderer } from './render.js';
+import { LiveSocket } from './socket.js';
+import { setupActions, Toast } from './actions.js';
+import { setupKiosk } from './kiosk.js';
+import { setupSound, alertSound } from './sound.js';
+
+const boot = JSON.parse(document.getElementById('boot').textContent);
+setupI18n(boot);
+const kiosk = boot.layout === 'kiosk';
+const root = document.body;
+const remember = (key, fallback) => localStorage.getItem(key) || fallback;
+
+setupTheme(kiosk, root.querySelector('[data-theme-toggle]'));
+
+const store = new Store();
+const renderer = new Renderer(root, store, {
+  thresholds: boot.thresholds,
+  staleAfter: boot.stale_after,
+  actions: boot.actions,
+  locale: boot.locale,
+  sort: kiosk ? 'ext' : remember('wb.sort', 'state'),
+  filterState: kiosk ? 'all' : remember('wb.filter', 'all'),
+  onWarn: boot.actions ? alertSound : null,
+});
+
+let resyncing = false;
+const socket = new LiveSocket(boot.ws_path, {
+  onOpen() {},
+  onMessage(msg) {
+    if (msg.type === 'snapshot') {
+      observeServerNow(msg.state && msg.state.now);
+      store.snapshot(msg.seq ?? (msg.state && msg.state.seq), msg.state || {});
+      renderer.setConnected(true);
+      resyncing = false;
+    } else if (msg.type === 'patch') {
+      observeServerNow(msg.now);
+      // After asking for a resync, wait for the snapshot; patches until then are moot.
+      if (resyncing) return;
+      if (store.patch(msg) === 'gap') {
+        resyncing = true;
+        socket.resync();
+      }
+      renderer.schedule();
+    } else if (msg.type === 'ping') {
+      observeServerNow(msg.now);
+    }
+  },
+  onDown() {
+    resyncing = false;
+    renderer.setConnected(false);
+  },
+  onAuthClosed() {
+    // A TV has no one to log in: keep retrying (the token may come back).
+    if (kiosk) return false;
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    return true;
+  },
+});
+socket.start();
+setInterval(() => renderer.tick(), 1000);
+document.addEventListener('visibilitychange', () => renderer.tick());
+
+if (kiosk) {
+  setupKiosk(boot, root.querySelector('[data-views]'), root.querySelector('[data-agents]'));
+} else {
+  setupControls();
+  setupSound(root.querySelector('[data-sound-toggle]'));
+  if (boot.actions) setupActions(boot, root, new Toast(root.querySelector('[data-toast]')));
+}
+
+function setupControls() {
+  const state = root.querySelector('[data-filter-state]');
+  const search = root.querySelector('[data-filter-search]');
+  const sort = root.querySelector('[data-sort]');
+  if (state) {
+    state.value = renderer.filter.state;
+    state.addEventListener('change', () => {
+      localStorage.setItem('wb.filter', state.value);
+      renderer.setFilter({ state: state.value });
+    });
+  }
+  if (search) {
+    search.addEventListener('input', () => renderer.setFilter({ q: search.value.trim().toLowerCase() }));
+  }
+  if (sort) {
+    sort.value = renderer.sort;
+    sort.addEventListener('change', () => {
+      localStorage.setItem('wb.sort', sort.value);
+      renderer.setSort(sort.value);
+    });
+  }
+}
+
+// Tab: the stored choice, else the system's; the TV is always dark.
+function setupTheme(isKiosk, button) {
+  const html = document.documentElement;
+  if (isKiosk) {
+    html.dataset.theme = 'dark';
+    return;
+  }
+  const system = () => (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark');
+  const apply = (theme) => {
+    html.dataset.theme = theme;
+    if (button) button.setAttribute('aria-pressed', String(theme === 'dark'));
+  };
+  apply(localStorage.getItem('wb.theme') || system());
+  if (button) {
+    button.addEventListener('click', () => {
+      const next = html.dataset.theme === 'dark' ? 'light' : 'dark';
+      localStorage.setItem('wb.theme', next);
+      apply(next);
+    });
+  }
+}

@@ -1,0 +1,565 @@
+// Keyed DOM updates, batched once per animation frame. Each agent has one
+// tile and each call one row, created once and then changed in place; PBX
+// text only ever goes in through textContent.
+
+import { t, fmtInt, fmtDuration, fmtClock, fmtAge, hourOf } from './i18n.js';
+import { serverNow } from './clock.js';
+import { drawHourly, drawStatus } from './charts.js';
+
+const STATE_RANK = { ringing: 0, oncall: 1, idle: 2, offline: 3 };
+const STATE_WORDS = {
+  offline: 'state.offline', idle: 'state.idle', ringing: 'state.ringing', oncall: 'state.oncall',
+};
+const CALL_STATE_WORDS = { ringing: 'call.state.ringing', answered: 'call.state.answered' };
+const DIR_WORDS = { inbound: 'dir.inbound', outbound: 'dir.outbound', internal: 'dir.internal' };
+const DIR_ICONS = { inbound: '↙', outbound: '↗', internal: '↔' };
+const MONITOR_WORDS = { listen: 'monitor.listen', whisper: 'monitor.whisper', barge: 'monitor.barge' };
+const ACTION_WORDS = {
+  listen: 'action.listen', whisper: 'action.whisper', barge: 'action.barge', transfer: 'action.transfer',
+};
+const SOURCE_WORDS = {
+  agents: 'source.agents', calls: 'source.calls', status: 'source.status', cdr: 'source.cdr',
+};
+const SOURCES = ['agents', 'calls', 'status', 'cdr'];
+const STATUS_KPIS = {
+  answered: 'ANSWERED', busy: 'BUSY', no_answer: 'NO ANSWER', failed: 'FAILED', unknown: 'UNKNOWN',
+};
+// Which PBX source each number comes from: it is greyed when that source is old.
+const KPI_SOURCE = {
+  agents_online: 'agents', agents_idle: 'agents', agents_ringing: 'agents', agents_oncall: 'agents',
+  active_calls: 'calls', waiting: 'calls', longest_wait: 'calls',
+  answered: 'status', busy: 'status', no_answer: 'status', failed: 'status', unknown: 'status',
+  total: 'status', answer_rate: 'status',
+  service_level: 'cdr', avg_talk: 'cdr',
+};
+const REGION_SOURCES = {
+  kpis: ['agents', 'calls', 'status', 'cdr'], agents: ['agents'], calls: ['calls'],
+  charts: ['status', 'cdr'],
+};
+const RANK_SPAN = 100000;
+
+function el(tag, cls) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function setAttr(node, name, value) {
+  if (value == null || value === false) {
+    if (node.hasAttribute(name)) node.removeAttribute(name);
+  } else if (node.getAttribute(name) !== String(value)) {
+    node.setAttribute(name, value);
+  }
+}
+
+function tileProto() {
+  const tile = el('article', 'agent');
+  tile.setAttribute('role', 'listitem');
+  const head = el('div', 'agent-head');
+  head.append(el('span', 'agent-name'), el('span', 'agent-ext'));
+  const state = el('div', 'agent-state');
+  const word = el('span', 'state-word');
+  const timer = el('span', 'agent-timer');
+  timer.setAttribute('data-timer', '');
+  state.append(word, timer);
+  const peer = el('div', 'agent-peer');
+  const dir = el('span', 'agent-dir');
+  dir.setAttribute('data-dir', '');
+  const num = el('span', 'agent-number');
+  num.setAttribute('data-peer', '');
+  const warn = el('span', 'warn-badge');
+  warn.hidden = true;
+  peer.append(dir, num, warn);
+  const mon = el('div', 'agent-monitor');
+  mon.setAttribute('data-monitor', '');
+  mon.hidden = true;
+  tile.append(head, state, peer, mon);
+  return tile;
+}
+
+function rowProto(withActions) {
+  const tr = el('tr', 'call');
+  for (const cls of ['c-dir', 'c-from', 'c-to', 'c-agent', 'c-state', 'c-dur num']) tr.append(el('td', cls));
+  tr.children[5].setAttribute('data-timer', '');
+  if (withActions) {
+    const td = el('td', 'c-actions');
+    for (const action of Object.keys(ACTION_WORDS)) {
+      const b = el('button', `btn btn-sm act-${action}`);
+      b.type = 'button';
+      b.dataset.action = action;
+      td.append(b);
+    }
+    tr.append(td);
+  }
+  return tr;
+}
+
+export class Renderer {
+  constructor(root, store, opts) {
+    this.root = root;
+    this.store = store;
+    this.opts = opts;
+    this.th = opts.thresholds;
+    this.staleAfter = opts.staleAfter || {};
+    this.sort = opts.sort || 'state';
+    this.filter = { state: opts.filterState || 'all', q: '' };
+    this.collator = new Intl.Collator(opts.locale || undefined, { numeric: true, sensitivity: 'base' });
+    this.grid = root.querySelector('[data-agents]');
+    this.agentsEmpty = root.querySelector('[data-agents-empty]');
+    this.count = root.querySelector('[data-agent-count]');
+    this.callsBody = root.querySelector('[data-calls]');
+    this.callsEmpty = root.querySelector('[data-calls-empty]');
+    this.connEl = root.querySelector('[data-conn]');
+    this.connText = root.querySelector('[data-conn-text]');
+    this.updatedEl = root.querySelector('[data-updated]');
+    this.clockEl = root.querySelector('[data-clock]');
+    this.domainEl = root.querySelector('[data-domain]');
+    this.hourlyEl = root.querySelector('[data-chart="hourly"]');
+    this.statusEl = root.querySelector('[data-chart="status"]');
+    this.kpis = new Map();
+    for (const k of root.querySelectorAll('[data-kpi]')) {
+      this.kpis.set(k.dataset.kpi, { el: k, tile: k.closest('[data-kpi-tile]'), text: null });
+    }
+    this.regions = new Map();
+    for (const r of root.querySelectorAll('[data-region]')) this.regions.set(r.dataset.region, r);
+    this.notes = new Map();
+    for (const n of root.querySelectorAll('[data-stale-note]')) this.notes.set(n.dataset.staleNote, n);
+    this.tileProto = tileProto();
+    this.rowProto = rowProto(!!opts.actions);
+    this.tiles = new Map();
+    this.rows = new Map();
+    this.ranks = new Map();
+    this.ranksDirty = true;
+    this.connected = false;
+    this.pending = false;
+    this.tickDue = true;
+    this.agentFresh = { stale: null, blank: null };
+    this.callFresh = { stale: null, blank: null };
+    this.chartHour = -1;
+    this.warnedWait = false;
+  }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => this.flush());
+  }
+
+  setConnected(connected) {
+    this.connected = connected;
+    this.tick();
+  }
+
+  // Once a second: timers, ages and the clock move even when no data arrives.
+  tick() {
+    this.tickDue = true;
+    this.schedule();
+  }
+
+  setSort(sort) {
+    this.sort = sort;
+    this.ranksDirty = true;
+    this.schedule();
+  }
+
+  setFilter(filter) {
+    Object.assign(this.filter, filter);
+    this.filterDirty = true;
+    this.schedule();
+  }
+
+  flush() {
+    this.pending = false;
+    const started = performance.now();
+    const dirty = this.store.takeDirty();
+    const now = serverNow();
+    const agentsChanged = dirty.all || dirty.agents.size > 0;
+    if (dirty.all) {
+      this.syncAll(now);
+    } else {
+      for (const ext of dirty.agents) this.upsertTile(ext, now);
+      for (const id of dirty.calls) this.upsertRow(id, now);
+      // A call's agent cell shows the agent's name: keep it current.
+      if (dirty.agents.size) for (const [id, row] of this.rows) if (dirty.agents.has(row.agent)) this.upsertRow(id, now);
+    }
+    if (this.ranksDirty) this.applyRanks();
+    if (this.filterDirty) this.applyFilter();
+    if (agentsChanged || this.filterDirty) this.renderCount();
+    this.filterDirty = false;
+    if (dirty.all || dirty.calls.size) this.callsEmpty.hidden = this.rows.size > 0;
+    if (dirty.all || dirty.keys.has('domain')) setText(this.domainEl, this.store.domain || '');
+    const hour = hourOf(now);
+    if (dirty.all || dirty.keys.has('stats') || dirty.keys.has('status') || hour !== this.chartHour) {
+      this.chartHour = hour;
+      this.renderCharts(hour);
+    }
+    if (this.tickDue) {
+      this.tickDue = false;
+      this.tickTimers(now);
+      setText(this.clockEl, fmtClock(now));
+    }
+    this.renderFreshness(now);
+    this.renderKpis(now);
+    if (this.opts.onFrame) this.opts.onFrame(performance.now() - started);
+  }
+
+  // ---- agents ------------------------------------------------------------
+
+  syncAll(now) {
+    for (const [ext, tile] of this.tiles) {
+      if (!this.store.agents.has(ext)) {
+        tile.el.remove();
+        this.tiles.delete(ext);
+      }
+    }
+    const frag = document.createDocumentFragment();
+    for (const ext of this.store.agents.keys()) this.upsertTile(ext, now, frag);
+    this.grid.append(frag);
+    this.ranksDirty = true;
+    this.filterDirty = true;
+    for (const [id, row] of this.rows) {
+      if (!this.store.calls.has(id)) {
+        row.el.remove();
+        this.rows.delete(id);
+      }
+    }
+    const calls = [...this.store.calls.values()].sort((a, b) => (a.started_at || 0) - (b.started_at || 0));
+    for (const c of calls) this.upsertRow(String(c.call_id), now);
+  }
+
+  upsertTile(ext, now, parent) {
+    const agent = this.store.agents.get(ext);
+    let tile = this.tiles.get(ext);
+    if (!agent) {
+      if (tile) {
+        tile.el.remove();
+        this.tiles.delete(ext);
+        this.ranksDirty = true;
+      }
+      return;
+    }
+    if (!tile) {
+      const node = this.tileProto.cloneNode(true);
+      node.dataset.agent = ext;
+      const [head, state, peer, mon] = node.children;
+      tile = {
+        el: node, name: head.children[0], ext: head.children[1], word: state.children[0],
+        timer: state.children[1], dir: peer.children[0], peer: peer.children[1],
+        warnBadge: peer.children[2], mon, agent: null, timerText: '', warn: false, order: null,
+      };
+      setText(tile.ext, ext);
+      setText(tile.warnBadge, t('warn.long'));
+      this.markFresh(node, this.agentFresh);
+      this.tiles.set(ext, tile);
+      (parent || this.grid).append(node);
+      this.ranksDirty = true;
+    }
+    const prev = tile.agent;
+    tile.agent = agent;
+    const name = agent.name || agent.username || ext;
+    if (prev && (prev.name || prev.username || ext) !== name) this.ranksDirty = true;
+    setText(tile.name, name);
+    const state = STATE_WORDS[agent.state] ? agent.state : 'offline';
+    setAttr(tile.el, 'data-state', state);
+    setText(tile.word, t(STATE_WORDS[state]));
+    const busy = state === 'ringing' || state === 'oncall';
+    const dir = busy ? agent.direction : null;
+    setAttr(tile.el, 'data-direction', dir && DIR_WORDS[dir] ? dir : null);
+    setText(tile.dir, dir && DIR_WORDS[dir] ? `${DIR_ICONS[dir]} ${t(DIR_WORDS[dir])}` : '');
+    setText(tile.peer, busy && agent.peer ? String(agent.peer) : '');
+    const m = this.store.monitorByAgent.get(ext);
+    tile.mon.hidden = !m;
+    setText(tile.mon, m ? t('monitor.label', { by: m.by || '', mode: t(MONITOR_WORDS[m.mode] || 'monitor.listen') }) : '');
+    setAttr(tile.el, 'data-monitored', m ? m.mode || 'listen' : null);
+    if (!this.ranksDirty) this.orderTile(tile);
+    this.filterTile(tile);
+    this.timeTile(tile, now);
+  }
+
+  timeTile(tile, now) {
+    const a = tile.agent;
+    const secs = a.since ? (now - a.since) / 1000 : null;
+    const text = a.state === 'offline' || secs == null ? '' : fmtDuration(secs);
+    if (text !== tile.timerText) {
+      tile.timerText = text;
+      tile.timer.textContent = text;
+    }
+    const warn = secs != null && ((a.state === 'ringing' && secs > this.th.ringing_warn)
+      || (a.state === 'oncall' && secs > this.th.oncall_warn));
+    if (warn !== tile.warn) {
+      tile.warn = warn;
+      setAttr(tile.el, 'data-warn', warn ? 'true' : null);
+      tile.warnBadge.hidden = !warn;
+      if (warn && this.opts.onWarn) this.opts.onWarn('agent', a);
+    }
+  }
+
+  applyRanks() {
+    this.ranksDirty = false;
+    const tiles = [...this.tiles.values()];
+    const key = this.sort === 'name'
+      ? (x) => x.agent.name || x.agent.username || ''
+      : (x) => x.agent.ext != null ? String(x.agent.ext) : '';
+    tiles.sort((a, b) => this.collator.compare(key(a), key(b))
+      || this.collator.compare(String(a.agent.ext), String(b.agent.ext)));
+    tiles.forEach((tile, i) => {
+      tile.rank = i;
+      this.orderTile(tile);
+    });
+  }
+
+  // CSS `order` places a tile without moving DOM nodes, so a state change
+  // re-sorts one tile instead of the whole grid.
+  orderTile(tile) {
+    const rank = tile.rank ?? 0;
+    const order = this.sort === 'state' ? STATE_RANK[tile.agent.state] * RANK_SPAN + rank : rank;
+    if (order !== tile.order) {
+      tile.order = order;
+      tile.el.style.order = String(order);
+    }
+  }
+
+  matches(agent) {
+    const f = this.filter.state;
+    if (f === 'online' && agent.state === 'offline') return false;
+    if (f !== 'all' && f !== 'online' && agent.state !== f) return false;
+    const q = this.filter.q;
+    if (!q) return true;
+    return [agent.name, agent.username, agent.ext].some((v) => v != null && String(v).toLowerCase().includes(q));
+  }
+
+  filterTile(tile) {
+    const hidden = !this.matches(tile.agent);
+    if (tile.el.hidden !== hidden) tile.el.hidden = hidden;
+  }
+
+  applyFilter() {
+    for (const tile of this.tiles.values()) this.filterTile(tile);
+  }
+
+  renderCount() {
+    let shown = 0;
+    for (const tile of this.tiles.values()) if (!tile.el.hidden) shown += 1;
+    const total = this.tiles.size;
+    if (this.count) setText(this.count, t('agents.count', { shown: fmtInt(shown), total: fmtInt(total) }));
+    this.agentsEmpty.hidden = shown > 0 || total === 0;
+  }
+
+  // ---- calls -------------------------------------------------------------
+
+  upsertRow(id, now) {
+    const call = this.store.calls.get(id);
+    let row = this.rows.get(id);
+    if (!call) {
+      if (row) {
+        row.el.remove();
+        this.rows.delete(id);
+      }
+      return;
+    }
+    if (!row) {
+      const node = this.rowProto.cloneNode(true);
+      node.dataset.call = id;
+      const c = node.children;
+      row = {
+        el: node, dir: c[0], from: c[1], to: c[2], agentCell: c[3], state: c[4], timer: c[5],
+        buttons: c[6] ? [...c[6].children] : [], call: null, timerText: '', warn: false, agent: null,
+      };
+      this.markFresh(node, this.callFresh);
+      this.rows.set(id, row);
+      this.callsBody.append(node);
+    }
+    row.call = call;
+    row.agent = call.agent != null ? String(call.agent) : null;
+    const dir = DIR_WORDS[call.direction] ? call.direction : null;
+    setText(row.dir, dir ? `${DIR_ICONS[dir]} ${t(DIR_WORDS[dir])}` : '');
+    setText(row.from, call.from != null ? String(call.from) : '');
+    setText(row.to, call.to != null ? String(call.to) : '');
+    const agent = row.agent ? this.store.agents.get(row.agent) : null;
+    const agentName = agent ? `${agent.name || agent.username || row.agent} · ${row.agent}` : (row.agent || '');
+    setText(row.agentCell, agentName);
+    const state = CALL_STATE_WORDS[call.state] ? call.state : 'ringing';
+    setAttr(row.el, 'data-state', state);
+    setText(row.state, t(CALL_STATE_WORDS[state]));
+    for (const b of row.buttons) {
+      const word = t(ACTION_WORDS[b.dataset.action]);
+      setText(b, word);
+      setAttr(b, 'aria-label', t('action.aria', { action: word, agent: agentName || id }));
+    }
+    this.timeRow(row, now);
+  }
+
+  timeRow(row, now) {
+    const c = row.call;
+    const from = c.state === 'answered' && c.answered_at ? c.answered_at : c.started_at;
+    const secs = from ? (now - from) / 1000 : null;
+    const text = fmtDuration(secs);
+    if (text !== row.timerText) {
+      row.timerText = text;
+      row.timer.textContent = text;
+    }
+    const warn = secs != null && ((c.state === 'ringing' && secs > this.th.ringing_warn)
+      || (c.state === 'answered' && secs > this.th.oncall_warn));
+    if (warn !== row.warn) {
+      row.warn = warn;
+      setAttr(row.el, 'data-warn', warn ? 'true' : null);
+    }
+  }
+
+  tickTimers(now) {
+    for (const tile of this.tiles.values()) this.timeTile(tile, now);
+    for (const row of this.rows.values()) this.timeRow(row, now);
+  }
+
+  // ---- KPIs and charts ---------------------------------------------------
+
+  kpiValues(now) {
+    const s = this.store;
+    const v = { agents_online: 0, agents_idle: 0, agents_ringing: 0, agents_oncall: 0 };
+    for (const a of s.agents.values()) {
+      if (a.state === 'offline') continue;
+      v.agents_online += 1;
+      const k = `agents_${a.state}`;
+      if (k in v) v[k] += 1;
+    }
+    v.active_calls = s.calls.size;
+    const stats = s.stats || {};
+    v.waiting = stats.waiting ?? null;
+    v.longest_wait = stats.longest_wait_since ? Math.max(0, (now - stats.longest_wait_since) / 1000)
+      : (stats.waiting === 0 ? 0 : null);
+    v.service_level = stats.service_level ?? null;
+    v.answer_rate = stats.answer_rate ?? null;
+    v.avg_talk = stats.avg_talk_seconds ?? null;
+    const counts = (s.status && s.status.counts) || null;
+    for (const [k, pbx] of Object.entries(STATUS_KPIS)) v[k] = counts ? counts[pbx] ?? 0 : null;
+    v.total = s.status ? s.status.total ?? null : null;
+    return v;
+  }
+
+  renderKpis(now) {
+    const values = this.kpiValues(now);
+    for (const [name, k] of this.kpis) {
+      const value = values[name];
+      const blank = k.tile && k.tile.dataset.blank === 'true';
+      let text;
+      if (blank || value == null) text = t('kpi.none');
+      else if (name === 'longest_wait' || name === 'avg_talk') text = fmtDuration(value);
+      else text = fmtInt(Math.round(value));
+      if (text !== k.text) {
+        k.text = text;
+        k.el.textContent = text;
+        setAttr(k.el, 'data-value', blank || value == null ? null : String(Math.round(value)));
+      }
+    }
+    const waitWarn = values.longest_wait != null && values.longest_wait > this.th.waiting_warn;
+    const waitTile = this.kpis.get('longest_wait');
+    if (waitTile && waitTile.tile) setAttr(waitTile.tile, 'data-warn', waitWarn ? 'true' : null);
+    if (waitWarn && !this.warnedWait && this.opts.onWarn) this.opts.onWarn('wait', null);
+    this.warnedWait = waitWarn;
+  }
+
+  renderCharts(hour) {
+    const stats = this.store.stats;
+    if (this.hourlyEl) {
+      drawHourly(this.hourlyEl, stats ? stats.calls_per_hour : null,
+        stats ? stats.answered_per_hour : null, hour);
+    }
+    if (this.statusEl) drawStatus(this.statusEl, this.store.status ? this.store.status.counts : null);
+  }
+
+  // ---- freshness ---------------------------------------------------------
+
+  sourceFreshness(now) {
+    const s = this.store;
+    const out = {};
+    const blankAfter = (this.th.blank_after || 300) * 1000;
+    for (const name of SOURCES) {
+      const src = s.sources ? s.sources[name] : null;
+      const at = src && src.at ? src.at : (s.lastDataAt || null);
+      const age = at ? Math.max(0, now - at) : Infinity;
+      const limit = (this.staleAfter[name] || 30) * 1000;
+      const failing = !!src && (src.ok === false || age > limit);
+      out[name] = {
+        age,
+        stale: !this.connected || !s.ready || failing,
+        blank: !s.ready || age > blankAfter,
+        failing,
+      };
+    }
+    return out;
+  }
+
+  renderFreshness(now) {
+    const f = this.sourceFreshness(now);
+    const anyStale = SOURCES.some((n) => f[n].stale);
+    const conn = !this.connected || !this.store.ready ? 'reconnecting' : anyStale ? 'stale' : 'live';
+    if (this.connEl.dataset.conn !== conn) {
+      this.connEl.dataset.conn = conn;
+      setText(this.connText, t(`conn.${conn}`));
+      document.documentElement.dataset.conn = conn;
+    }
+    // "Updated" is the oldest of the live sources: the moment the board was last all true.
+    const ats = ['agents', 'calls'].map((n) => this.store.sources?.[n]?.at).filter(Boolean);
+    const updated = ats.length ? Math.min(...ats) : this.store.lastDataAt;
+    if (updated) {
+      setText(this.updatedEl, t('updated.label', { time: fmtClock(updated) }));
+      setAttr(this.updatedEl, 'data-updated-at', String(updated));
+    }
+    for (const [region, sources] of Object.entries(REGION_SOURCES)) {
+      const node = this.regions.get(region);
+      const stale = sources.some((n) => f[n].stale);
+      const blank = sources.every((n) => f[n].blank);
+      if (node) {
+        setAttr(node, 'data-stale', stale ? 'true' : null);
+        setAttr(node, 'data-blank', blank ? 'true' : null);
+      }
+      const note = this.notes.get(region);
+      if (note) {
+        // Before the first snapshot the connection indicator says enough.
+        note.hidden = !stale || !this.store.ready;
+        if (stale) setText(note, this.staleNote(sources, f));
+      }
+    }
+    for (const k of this.kpis.values()) {
+      if (!k.tile) continue;
+      const src = f[KPI_SOURCE[k.el.dataset.kpi]];
+      if (!src) continue;
+      setAttr(k.tile, 'data-stale', src.stale ? 'true' : null);
+      setAttr(k.tile, 'data-blank', src.blank ? 'true' : null);
+    }
+    // Tiles and rows change only on a transition: 2,000 attributes once, not every frame.
+    const a = f.agents;
+    if (a.stale !== this.agentFresh.stale || a.blank !== this.agentFresh.blank) {
+      this.agentFresh = { stale: a.stale, blank: a.blank };
+      for (const tile of this.tiles.values()) this.markFresh(tile.el, a);
+    }
+    const c = f.calls;
+    if (c.stale !== this.callFresh.stale || c.blank !== this.callFresh.blank) {
+      this.callFresh = { stale: c.stale, blank: c.blank };
+      for (const row of this.rows.values()) this.markFresh(row.el, c);
+    }
+  }
+
+  markFresh(node, fresh) {
+    setAttr(node, 'data-stale', fresh.stale ? 'true' : null);
+    setAttr(node, 'data-blank', fresh.blank ? 'true' : null);
+  }
+
+  staleNote(sources, f) {
+    const blank = sources.every((n) => f[n].blank);
+    if (blank && this.store.ready) {
+      return t('stale.blank', { n: fmtInt(Math.round((this.th.blank_after || 300) / 60)) });
+    }
+    const age = Math.max(...sources.map((n) => f[n].age).filter(Number.isFinite), 0) / 1000;
+    if (!this.connected) return t('stale.offline', { age: fmtAge(age) });
+    const failing = sources.filter((n) => f[n].failing);
+    return t('stale.note', {
+      source: failing.map((n) => t(SOURCE_WORDS[n])).join(', '),
+      age: fmtAge(Math.max(...failing.map((n) => f[n].age).filter(Number.isFinite), 0) / 1000),
+    });
+  }
+}

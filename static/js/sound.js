@@ -1,0 +1,56 @@
+// An optional alert tone on supervisor screens, off until the user turns it
+// on (browsers only allow sound after a click anyway). Remembered per browser.
+
+import { t } from './i18n.js';
+
+const KEY = 'wb.sound';
+const MIN_GAP_MS = 5000;
+let enabled = false;
+let ctx = null;
+let last = 0;
+
+export function setupSound(button) {
+  if (!button) return;
+  enabled = localStorage.getItem(KEY) === 'on';
+  const show = () => {
+    button.setAttribute('aria-pressed', String(enabled));
+    button.textContent = t(enabled ? 'sound.on' : 'sound.off');
+    button.title = t('sound.toggle');
+  };
+  show();
+  button.addEventListener('click', () => {
+    enabled = !enabled;
+    localStorage.setItem(KEY, enabled ? 'on' : 'off');
+    if (enabled) audio();
+    show();
+  });
+}
+
+function audio() {
+  if (!ctx) {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return null;
+    ctx = new Ctx();
+  }
+  if (ctx.state === 'suspended') ctx.resume();
+  return ctx;
+}
+
+export function alertSound() {
+  const now = Date.now();
+  if (!enabled || now - last < MIN_GAP_MS) return;
+  const ac = audio();
+  if (!ac) return;
+  last = now;
+  for (const [start, freq] of [[0, 880], [0.22, 660]]) {
+    const osc = ac.createOscillator();
+    const gain = ac.createGain();
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, ac.currentTime + start);
+    gain.gain.exponentialRampToValueAtTime(0.2, ac.currentTime + start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, ac.currentTime + start + 0.18);
+    osc.connect(gain).connect(ac.destination);
+    osc.start(ac.currentTime + start);
+    osc.stop(ac.currentTime + start + 0.2);
+  }
+}

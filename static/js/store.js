@@ -1,0 +1,97 @@
+// The board's copy of the live state: a snapshot, then patches applied in
+// order. It records what changed (`dirty`) so the renderer touches only that.
+//
+// Patch ops (see the WebSocket contract):
+//   ["put", "agents"|"calls", key, value]   insert or replace
+//   ["del", "agents"|"calls", key]
+//   ["set", "status"|"stats"|"sources"|"monitors"|"domain", value]
+
+const SET_KEYS = new Set(['status', 'stats', 'sources', 'monitors', 'domain']);
+
+export class Store {
+  constructor() {
+    this.agents = new Map();
+    this.calls = new Map();
+    this.status = null;
+    this.stats = null;
+    this.sources = {};
+    this.monitors = [];
+    this.monitorByAgent = new Map();
+    this.domain = '';
+    this.seq = -1;
+    this.epoch = null;
+    this.ready = false;
+    this.lastDataAt = 0; // server time of the last snapshot or patch
+    this.resetDirty();
+    this.dirty.all = true;
+  }
+
+  resetDirty() {
+    this.dirty = { all: false, agents: new Set(), calls: new Set(), keys: new Set() };
+  }
+
+  takeDirty() {
+    const d = this.dirty;
+    this.resetDirty();
+    return d;
+  }
+
+  snapshot(seq, state) {
+    this.agents = new Map();
+    this.calls = new Map();
+    for (const a of state.agents || []) this.agents.set(String(a.ext), a);
+    for (const c of state.calls || []) this.calls.set(String(c.call_id), c);
+    this.status = state.status || null;
+    this.stats = state.stats || null;
+    this.sources = state.sources || {};
+    this.domain = state.domain || '';
+    this.setMonitors(state.monitors || []);
+    this.seq = seq;
+    this.epoch = state.epoch ?? null;
+    this.lastDataAt = state.now || 0;
+    this.ready = true;
+    this.resetDirty();
+    this.dirty.all = true;
+  }
+
+  // 'ok', 'old' (already seen; ignored) or 'gap' (the caller must resync).
+  patch(msg) {
+    if (!this.ready) return 'gap';
+    if (msg.epoch != null && this.epoch != null && msg.epoch !== this.epoch) return 'gap';
+    if (msg.seq <= this.seq) return 'old';
+    if (msg.seq !== this.seq + 1) return 'gap';
+    for (const op of msg.ops || []) this.apply(op);
+    this.seq = msg.seq;
+    if (msg.now) this.lastDataAt = msg.now;
+    return 'ok';
+  }
+
+  apply(op) {
+    const [kind, where, key, value] = op;
+    if (kind === 'set') {
+      if (!SET_KEYS.has(where)) return;
+      if (where === 'monitors') this.setMonitors(key || []);
+      else this[where] = key;
+      this.dirty.keys.add(where);
+      return;
+    }
+    const map = where === 'agents' ? this.agents : where === 'calls' ? this.calls : null;
+    if (!map) return;
+    const id = String(key);
+    if (kind === 'put') map.set(id, value);
+    else if (kind === 'del') map.delete(id);
+    else return;
+    this.dirty[where].add(id);
+  }
+
+  setMonitors(list) {
+    const before = this.monitorByAgent;
+    const after = new Map();
+    for (const m of list) if (m && m.agent != null) after.set(String(m.agent), m);
+    for (const ext of new Set([...before.keys(), ...after.keys()])) {
+      if (before.get(ext) !== after.get(ext)) this.dirty.agents.add(ext);
+    }
+    this.monitors = list;
+    this.monitorByAgent = after;
+  }
+}

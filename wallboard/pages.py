@@ -1,0 +1,161 @@
+"""The board's pages: GET / (tab, or ?kiosk=1 for the TV layout) and GET /kiosk?token=.
+
+`render()` gives every page (the board, and the auth routes' login and audit
+pages) the same base context: language, catalogue, principal, CSRF token.
+Server data reaches the browser only as `boot`, a JSON script tag, because the
+Content-Security-Policy forbids inline scripts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from wallboard.auth import Principal, principal_of
+from wallboard.i18n import COOKIE, LANGS, LOCALES, catalogue, pick_language
+from wallboard.settings import Settings
+
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+KIOSK_FLAGS = frozenset({"1", "true", "yes"})
+
+
+def make_templates(directory: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+                   ) -> Jinja2Templates:
+    """Jinja2Templates over `directory` with autoescaping and the i18n globals."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["LANGS"] = LANGS
+    # The boot JSON keeps Vietnamese readable; `tojson` still escapes < > & '.
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
+    return Jinja2Templates(env=env)
+
+
+def _lang_links(request: Request) -> dict[str, str]:
+    """The current URL with ?lang= set to each language, for the switcher."""
+    links = {}
+    for lang in LANGS:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        params.append(("lang", lang))
+        links[lang] = f"{request.url.path}?{urlencode(params)}"
+    return links
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    lang = pick_language(request, settings.display.language)
+    principal = principal_of(request)
+    return {
+        "request": request,
+        "lang": lang,
+        "locale": LOCALES[lang],
+        "t": catalogue(lang),
+        "principal": principal,
+        "csrf_token": principal.csrf_token if principal else "",
+        "auth_mode": settings.auth.mode,
+        "demo": settings.auth.mode == "none",
+        "display": dataclasses.asdict(settings.display),
+        "lang_links": _lang_links(request),
+        "layout": "tab",
+    }
+
+
+def render(request: Request, template_name: str, context: dict[str, Any],
+           status_code: int = 200) -> Response:
+    """A page with the base context; `context` adds to it and wins on conflicts."""
+    full = base_context(request)
+    full.update(context)
+    templates: Jinja2Templates = request.app.state.templates
+    response = templates.TemplateResponse(request, template_name, full, status_code=status_code)
+    chosen = request.query_params.get("lang")
+    if chosen in LANGS:
+        # Remember an explicit choice, so the next page and the action API
+        # answer in the same language.
+        response.set_cookie(COOKIE, chosen, max_age=LANG_COOKIE_MAX_AGE, samesite="lax", path="/")
+    return response
+
+
+def _login_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
+          ws_path: str, state_path: str) -> dict[str, Any]:
+    display = settings.display
+    poll = settings.poll
+    return {
+        "lang": lang,
+        "locale": LOCALES[lang],
+        "timezone": settings.pbx.timezone,
+        "role": principal.role,
+        "name": principal.name,
+        "ext": principal.ext,
+        "layout": layout,
+        "actions": principal.is_supervisor and layout == "tab",
+        "csrf": principal.csrf_token,
+        "ws_path": ws_path,
+        "state_path": state_path,
+        "demo": settings.auth.mode == "none",
+        "rotate_seconds": display.rotate_seconds if layout == "kiosk" else 0,
+        "thresholds": {
+            "ringing_warn": display.ringing_warn_seconds,
+            "oncall_warn": display.oncall_warn_seconds,
+            "waiting_warn": display.waiting_warn_seconds,
+            "sla": display.sla_seconds,
+            "blank_after": display.blank_after_seconds,
+        },
+        # Seconds after which a source's last success counts as old.
+        "stale_after": {
+            "agents": settings.stale_after(poll.agents_interval),
+            "calls": settings.stale_after(poll.calls_interval),
+            "status": settings.stale_after(poll.status_interval),
+            "cdr": settings.stale_after(poll.cdr_interval),
+        },
+        "catalogue": dict(catalogue(lang)),
+    }
+
+
+def _board(request: Request, layout: str, token: str | None) -> Response:
+    settings: Settings = request.app.state.settings
+    principal = principal_of(request)
+    if principal is None:
+        return _login_redirect(request)
+    lang = pick_language(request, settings.display.language)
+    suffix = f"?token={quote(token, safe='')}" if token and principal.role == "kiosk" else ""
+    ws_path = "/ws" + suffix
+    boot = _boot(settings, principal, lang, layout, ws_path, "/api/state" + suffix)
+    return render(request, "board.html", {
+        "layout": layout, "ws_path": ws_path, "boot": boot, "actions": boot["actions"],
+    })
+
+
+async def board(request: Request) -> Response:
+    kiosk = request.query_params.get("kiosk", "").lower() in KIOSK_FLAGS
+    return _board(request, "kiosk" if kiosk else "tab", None)
+
+
+async def kiosk(request: Request) -> Response:
+    return _board(request, "kiosk", request.query_params.get("token"))
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", board, methods=["GET"]),
+        Route("/kiosk", kiosk, methods=["GET"]),
+    ]
+
+
+__all__ = ["base_context", "make_templates", "render", "routes"]
