@@ -21,7 +21,9 @@ def _no_browser(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync API runs an event loop in the main thread while
+# the browser lives, which would break the asyncio tests of the modules that follow.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         _no_browser("no /usr/bin/chromium (Debian package 'chromium'); .ci/run installs it")
