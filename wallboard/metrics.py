@@ -1,12 +1,15 @@
 """Prometheus figures. One registry per app, so tests can build many apps; the
-values that live elsewhere (screens, PBX requests) are read at scrape time."""
+values that live elsewhere (screens, PBX requests, asyncio tasks) are read at
+scrape time. The process figures (RSS, open fds) come from prometheus_client's
+ProcessCollector, so a leak shows on any dashboard without a soak run."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -35,6 +38,15 @@ class _Live(Collector):
         for route, n in v["pbx_requests"].items():
             requests.add_metric([route], n)
         yield requests
+        yield GaugeMetricFamily("wallboard_asyncio_tasks", "Tasks alive in the event loop",
+                                value=_task_count())
+
+
+def _task_count() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # scraped from outside a running loop (tests)
+        return 0
 
 
 class Metrics:
@@ -48,6 +60,7 @@ class Metrics:
         self.webhooks = Counter("wallboard_webhooks", "Webhooks by result", ["result"],
                                 registry=self.registry)
         self.registry.register(_Live(read_live))
+        ProcessCollector(registry=self.registry)
 
     def observe_poll(self, source: str, seconds: float, error: str | None) -> None:
         self.poll_seconds.labels(source).observe(seconds)
