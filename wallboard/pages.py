@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +29,12 @@ LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 KIOSK_FLAGS = frozenset({"1", "true", "yes"})
 
 
+def _utc_time(ms: object) -> str:
+    if not isinstance(ms, int | float):
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def make_templates(directory: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
                    ) -> Jinja2Templates:
     """Jinja2Templates over `directory` with autoescaping and the i18n globals."""
@@ -38,6 +45,7 @@ def make_templates(directory: str | os.PathLike[str] | Sequence[str | os.PathLik
         lstrip_blocks=True,
     )
     env.globals["LANGS"] = LANGS
+    env.filters["utc_time"] = _utc_time
     # The boot JSON keeps Vietnamese readable; `tojson` still escapes < > & '.
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
     return Jinja2Templates(env=env)
