@@ -125,10 +125,10 @@ async def sample(http: httpx.AsyncClient, wb: Server, started: float) -> Sample:
     )
 
 
-async def converge(http: httpx.AsyncClient, sim: Server, wb: Server, timeout: float) -> dict[str, Any]:
+async def converge(http: httpx.AsyncClient, sim: Server, wb: Server, within: float) -> dict[str, Any]:
     """Stop traffic, let the calls end, and wait for the board to match the truth."""
     await http.post(sim.url + "/_sim/traffic", json={"rate": 0})
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     truth: dict[str, Any] = {}
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -137,7 +137,7 @@ async def converge(http: httpx.AsyncClient, sim: Server, wb: Server, timeout: fl
         if (not truth["calls"] and not state["calls"]
                 and agent_states(truth["agents"]) == agent_states(state["agents"])):
             return {"equal": True, "agents": len(truth["agents"]), "calls": 0,
-                    "seq": state["seq"], "waited_s": round(timeout - (deadline - time.monotonic()), 1)}
+                    "seq": state["seq"], "waited_s": round(within - (deadline - time.monotonic()), 1)}
         await asyncio.sleep(0.5)
     t, s = agent_states(truth.get("agents", [])), agent_states(state.get("agents", []))
     return {"equal": False, "differ": {e: (t.get(e), s.get(e)) for e in t.keys() | s.keys()
@@ -160,7 +160,7 @@ async def soak(sim: Server, wb: Server, args: argparse.Namespace) -> dict[str, A
             if time.monotonic() >= end:
                 break
             await asyncio.sleep(min(args.sample_every, max(0.0, end - time.monotonic())))
-        final = await converge(http, sim, wb, timeout=60)
+        final = await converge(http, sim, wb, within=60)
         # every screen must have caught up with the last seq
         seq = final.get("seq", -2)
         with contextlib.suppress(AssertionError):

@@ -1,10 +1,14 @@
 """The scheduled reads of the PBX, one APScheduler job per source.
 
-Each job: ask the PBX (with a timeout below its interval), merge the answer into
-the state, publish the change. A failing source backs off with jitter and, after
-`CIRCUIT_AFTER` failures in a row, is left alone for `CIRCUIT_OPEN_S` so a dead
-PBX is not hammered; the first success closes the circuit. `max_instances=1`
-means two reads of one source never overlap (APScheduler logs a skipped run).
+Each job: ask the PBX (within a deadline below its interval), merge the answer
+into the state, publish the change. A failing source backs off with full jitter
+and, after `CIRCUIT_AFTER` failures in a row, its circuit opens: it is left alone
+for `CIRCUIT_OPEN_S`, so a dead PBX is not hammered. The agents read is the
+probe: it never waits longer than its own interval, so while the PBX is down it
+costs one light request per interval, and its first success after failures
+closes every circuit, so the board recovers within an interval of the PBX
+coming back. `max_instances=1` means two reads of one source never overlap; a
+run skipped for that is logged.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from wallboard.patches import Op
@@ -31,6 +36,7 @@ CIRCUIT_AFTER = 5
 CIRCUIT_OPEN_S = 30.0
 BACKOFF_CAP_S = 30.0
 CDR_READ_CAP = 20_000  # one incremental read never takes more than this many records
+PROBE = "agents"  # the source that keeps asking while the others' circuits are open
 
 
 def now_ms() -> int:
@@ -40,6 +46,7 @@ def now_ms() -> int:
 @dataclass
 class SourceHealth:
     interval: float
+    probe: bool = False
     failures: int = 0
     next_try: float = 0.0  # monotonic seconds; before it the job skips its turn
     last_error: str | None = None
@@ -49,7 +56,9 @@ class SourceHealth:
     def failed(self, error: str, rng: random.Random) -> None:
         self.failures += 1
         self.last_error = error
-        if self.failures >= CIRCUIT_AFTER:
+        if self.probe:
+            delay = self.interval
+        elif self.failures >= CIRCUIT_AFTER:
             delay = CIRCUIT_OPEN_S
         else:
             delay = min(BACKOFF_CAP_S, self.interval * 2 ** (self.failures - 1))
@@ -61,9 +70,13 @@ class SourceHealth:
         self.last_error = None
         self.next_try = 0.0
 
+    def close_circuit(self) -> None:
+        """The PBX answered another source again: try this one at its next turn."""
+        self.next_try = 0.0
+
     @property
     def circuit_open(self) -> bool:
-        return self.failures >= CIRCUIT_AFTER
+        return self.failures >= CIRCUIT_AFTER and not self.probe
 
 
 class Poller:
@@ -82,6 +95,7 @@ class Poller:
             "agents": SourceHealth(p.agents_interval), "calls": SourceHealth(p.calls_interval),
             "status": SourceHealth(p.status_interval), "cdr": SourceHealth(p.cdr_interval),
         }
+        self.health[PROBE].probe = True
         self.first_success = asyncio.Event()
         self._cdr_started = False
 
@@ -93,6 +107,11 @@ class Poller:
         for name, job in jobs.items():
             scheduler.add_job(job, "interval", seconds=self.health[name].interval, id=name,
                               max_instances=1, coalesce=True, next_run_time=_soon())
+        scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+
+    def _skipped(self, event: JobSubmissionEvent) -> None:
+        if event.job_id in self.health:
+            log.warning("poll %s skipped: the previous read is still running", event.job_id)
 
     async def run_all_once(self) -> None:
         await asyncio.gather(self.poll_agents(), self.poll_calls(), self.poll_status(),
@@ -107,9 +126,11 @@ class Poller:
         started = now_ms()
         t0 = time.perf_counter()
         # Below the interval, so a slow PBX never makes reads of one source pile up.
-        limit = min(self.settings.pbx.timeout, max(0.5, health.interval * 0.9))
-        if source == "cdr":
-            limit = max(limit, self.settings.pbx.timeout)
+        # The CDR read may scroll through several requests, each bounded by the
+        # client's own timeout; the whole read by the interval alone.
+        limit = health.interval * 0.9
+        if source != "cdr":
+            limit = min(self.settings.pbx.timeout, limit)
         try:
             async with asyncio.timeout(limit):
                 answer = await fetch()
@@ -125,6 +146,9 @@ class Poller:
         self.observe(source, time.perf_counter() - t0, None)
         if health.failures:
             log.info("poll %s recovered after %d failures", source, health.failures)
+            if health.probe:
+                for other in self.health.values():
+                    other.close_circuit()
         health.succeeded()
         self.publish(merge(answer, started))
         if source == "agents":
