@@ -112,8 +112,10 @@ def test_the_probe_never_waits_longer_than_its_interval() -> None:
 async def test_a_failing_source_is_skipped_until_its_backoff_ends() -> None:
     poller, pbx, published = make()
     pbx.call_list = failing()
+    assert published == []
     await poller.poll_calls()
     assert pbx.calls["calls"] == 1
+    assert published  # the failure went out to the screens
     assert poller.live.sources["calls"]["ok"] is False
     assert "outage" in poller.live.sources["calls"]["error"]
     poller.health["calls"].next_try = time.monotonic() + 60
