@@ -53,7 +53,7 @@ def make_templates(directory: str | os.PathLike[str] | Sequence[str | os.PathLik
 
 def _lang_links(request: Request) -> dict[str, str]:
     """The current URL with ?lang= set to each language, for the switcher."""
-    links = {}
+    links: dict[str, str] = {}
     for lang in LANGS:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
         params.append(("lang", lang))

@@ -197,6 +197,7 @@ export class Renderer {
       this.chartHour = hour;
       this.renderCharts(hour);
     }
+    const ticked = this.tickDue;
     if (this.tickDue) {
       this.tickDue = false;
       this.tickTimers(now);
@@ -204,7 +205,7 @@ export class Renderer {
     }
     this.renderFreshness(now);
     this.renderKpis(now);
-    if (this.opts.onFrame) this.opts.onFrame(performance.now() - started);
+    if (this.opts.onFrame) this.opts.onFrame(performance.now() - started, ticked);
   }
 
   // ---- agents ------------------------------------------------------------

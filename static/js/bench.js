@@ -1,0 +1,148 @@
+// Render benchmark: the real store and renderer, a seeded 2,000-agent
+// snapshot, then `rate` changes per second for `seconds`. Measures the time
+// spent in each animation frame's DOM work and the browser's long tasks, and
+// writes the figures as JSON into #bench-result (data-done="true" when finished).
+
+import { setupI18n } from './i18n.js';
+import { observeServerNow } from './clock.js';
+import { Store } from './store.js';
+import { Renderer } from './render.js';
+
+const params = new URLSearchParams(location.search);
+const N = Number(params.get('agents')) || 2000;
+const RATE = Number(params.get('rate')) || 50;
+const SECONDS = Number(params.get('seconds')) || 10;
+let seed = Number(params.get('seed')) || 1;
+
+function random() {
+  // mulberry32: small, seeded, good enough to pick agents and states.
+  seed = (seed + 0x6d2b79f5) | 0;
+  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+}
+const pick = (list) => list[Math.floor(random() * list.length)];
+const STATES = ['idle', 'idle', 'ringing', 'oncall', 'oncall', 'offline'];
+
+function agentFor(i, state, now) {
+  const ext = String(10000 + i);
+  const busy = state === 'ringing' || state === 'oncall';
+  return {
+    ext, name: `Agent ${ext}`, username: `a${ext}`, state, since: now - Math.floor(random() * 600000),
+    call_id: busy ? `call-${ext}` : null, direction: busy ? pick(['inbound', 'outbound']) : null,
+    peer: busy ? `0899***${String(i % 1000).padStart(3, '0')}` : null,
+  };
+}
+
+function callFor(agent) {
+  return {
+    call_id: agent.call_id, direction: agent.direction, from: agent.peer, to: agent.ext,
+    agent: agent.ext, state: agent.state === 'oncall' ? 'answered' : 'ringing',
+    started_at: agent.since, answered_at: agent.state === 'oncall' ? agent.since : null,
+  };
+}
+
+function snapshot(now) {
+  const agents = [];
+  const calls = [];
+  for (let i = 0; i < N; i += 1) {
+    const a = agentFor(i, pick(STATES), now);
+    agents.push(a);
+    if (a.call_id) calls.push(callFor(a));
+  }
+  const perHour = Array.from({ length: 24 }, (_, h) => (h < 18 ? 100 + h * 10 : 0));
+  const ok = { ok: true, at: now, error: null };
+  return {
+    seq: 1, now, epoch: 'bench', domain: 'bench.local', agents, calls,
+    status: { counts: { ANSWERED: 15225, BUSY: 7161, FAILED: 1515, 'NO ANSWER': 700, UNKNOWN: 59 }, total: 24660 },
+    stats: { service_level: 86.4, answer_rate: 78, avg_talk_seconds: 187, waiting: 4,
+      longest_wait_since: now - 30000, calls_per_hour: perHour, answered_per_hour: perHour.map((v) => v * 0.8) },
+    sources: { agents: ok, calls: ok, status: ok, cdr: ok }, monitors: [],
+  };
+}
+
+function summary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] || 0;
+  const sum = sorted.reduce((s, v) => s + v, 0);
+  const round = (v) => Math.round(v * 1000) / 1000;
+  return { count: sorted.length, mean: round(sum / (sorted.length || 1)), p50: round(at(0.5)),
+    p95: round(at(0.95)), p99: round(at(0.99)), max: round(sorted[sorted.length - 1] || 0) };
+}
+
+async function run() {
+  setupI18n({ catalogue: {}, locale: 'en-US', timezone: 'UTC' });
+  const store = new Store();
+  const frames = [];
+  const tickFrames = [];
+  const renderer = new Renderer(document.body, store, {
+    thresholds: { ringing_warn: 15, oncall_warn: 300, waiting_warn: 60, blank_after: 300 },
+    staleAfter: { agents: 5, calls: 5, status: 31, cdr: 121 },
+    actions: true, locale: 'en-US', sort: 'state', onFrame: (ms, ticked) => (ticked ? tickFrames : frames).push(ms),
+  });
+  const now0 = Date.now();
+  const state = snapshot(now0);
+  observeServerNow(now0);
+  store.snapshot(1, state);
+  renderer.setConnected(true);
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const initialMs = [...frames.splice(0), ...tickFrames.splice(0)].reduce((s, v) => s + v, 0);
+
+  const longTasks = [];
+  let observer = null;
+  if ('PerformanceObserver' in window) {
+    try {
+      observer = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) longTasks.push(e.duration);
+      });
+      observer.observe({ type: 'longtask', buffered: false });
+    } catch {
+      observer = null;
+    }
+  }
+
+  let seq = 1;
+  let changes = 0;
+  const agents = state.agents;
+  const tickTimer = setInterval(() => renderer.tick(), 1000);
+  const started = performance.now();
+  const changeTimer = setInterval(() => {
+    const now = Date.now();
+    const i = Math.floor(random() * N);
+    const a = agentFor(i, pick(STATES), now);
+    a.since = now;
+    const ops = [['put', 'agents', a.ext, a]];
+    if (agents[i].call_id) ops.push(['del', 'calls', agents[i].call_id]);
+    if (a.call_id) ops.push(['put', 'calls', a.call_id, callFor(a)]);
+    agents[i] = a;
+    seq += 1;
+    changes += 1;
+    observeServerNow(now);
+    store.patch({ type: 'patch', seq, epoch: 'bench', now, ops });
+    renderer.schedule();
+  }, 1000 / RATE);
+
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  clearInterval(changeTimer);
+  clearInterval(tickTimer);
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  if (observer) observer.disconnect();
+  const elapsed = (performance.now() - started) / 1000;
+  const result = {
+    agents: N, calls: store.calls.size, changes_per_second_target: RATE,
+    changes_per_second: Math.round((changes / elapsed) * 10) / 10, seconds: Math.round(elapsed * 10) / 10,
+    initial_render_ms: Math.round(initialMs * 10) / 10,
+    // Frames that applied patches only, and the once-a-second frames that also move every timer.
+    frame_ms: summary(frames),
+    frames_over_4ms: frames.filter((v) => v > 4).length,
+    tick_frame_ms: summary(tickFrames),
+    long_tasks: { supported: !!observer, ...summary(longTasks) },
+    tiles: document.querySelectorAll('[data-agent]').length,
+    user_agent: navigator.userAgent,
+  };
+  const out = document.getElementById('bench-result');
+  out.textContent = JSON.stringify(result, null, 1);
+  out.dataset.done = 'true';
+}
+
+run();
