@@ -7,7 +7,7 @@ for `CIRCUIT_OPEN_S`, so a dead PBX is not hammered. The agents read is the
 probe: it never waits longer than its own interval, so while the PBX is down it
 costs one light request per interval, and its first success after failures
 closes every circuit, so the board recovers within an interval of the PBX
-coming back. `max_instances=1` means two reads of one source never overlap; a
+coming back (the other reads are run at once then). `max_instances=1` means two reads of one source never overlap; a
 run skipped for that is logged.
 """
 
@@ -98,12 +98,14 @@ class Poller:
         self.health[PROBE].probe = True
         self.first_success = asyncio.Event()
         self._cdr_started = False
+        self._scheduler: AsyncIOScheduler | None = None
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         jobs: dict[str, Callable[[], Awaitable[None]]] = {
             "agents": self.poll_agents, "calls": self.poll_calls,
             "status": self.poll_status, "cdr": self.poll_cdr,
         }
+        self._scheduler = scheduler
         for name, job in jobs.items():
             scheduler.add_job(job, "interval", seconds=self.health[name].interval, id=name,
                               max_instances=1, coalesce=True, next_run_time=_soon())
@@ -127,10 +129,10 @@ class Poller:
         t0 = time.perf_counter()
         # Below the interval, so a slow PBX never makes reads of one source pile up.
         # The CDR read may scroll through several requests, each bounded by the
-        # client's own timeout; the whole read by the interval alone.
-        limit = health.interval * 0.9
-        if source != "cdr":
-            limit = min(self.settings.pbx.timeout, limit)
+        # client's own timeout: the whole read gets the interval, and at least that.
+        limit = min(self.settings.pbx.timeout, health.interval * 0.9)
+        if source == "cdr":
+            limit = max(self.settings.pbx.timeout, health.interval * 0.9)
         try:
             async with asyncio.timeout(limit):
                 answer = await fetch()
@@ -147,12 +149,20 @@ class Poller:
         if health.failures:
             log.info("poll %s recovered after %d failures", source, health.failures)
             if health.probe:
-                for other in self.health.values():
-                    other.close_circuit()
+                self._close_circuits()
         health.succeeded()
         self.publish(merge(answer, started))
         if source == "agents":
             self.first_success.set()
+
+    def _close_circuits(self) -> None:
+        """The PBX is back: every failing source reads now instead of at its turn."""
+        for name, other in self.health.items():
+            if other.failures and not other.probe:
+                other.close_circuit()
+                job = self._scheduler.get_job(name) if self._scheduler else None
+                if job is not None:
+                    job.modify(next_run_time=_soon())
 
     async def poll_agents(self) -> None:
         await self._run("agents", self.pbx.monitor_agents, self.live.apply_agents)
