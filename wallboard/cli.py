@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -33,9 +35,32 @@ def _settings(path: str | None) -> Settings:
 
 def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
     # ws pings find dead sockets; the graceful timeout lets webhooks in flight finish.
+    # X-Forwarded-For is believed only from the proxies named in FORWARDED_ALLOW_IPS
+    # (uvicorn's own variable; unset: from nobody, so the audit log's client
+    # address cannot be forged by a header).
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                           ws_ping_interval=20.0, ws_ping_timeout=20.0, ws_per_message_deflate=False,
-                          timeout_graceful_shutdown=5, lifespan="on")
+                          timeout_graceful_shutdown=5, lifespan="on",
+                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn drops open websockets with 1012 before the app's shutdown runs; on
+    SIGTERM the wallboard's screens are first told 1001 "going away", so they
+    reconnect (with jitter) to whatever takes this process's place."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        wallboard = getattr(getattr(self.config.app, "state", None), "wallboard", None)
+        if wallboard is not None:
+            for server in self.servers:
+                server.close()  # no new screens while the old ones are told to go
+            await wallboard.hub.close_all()
+        await super().shutdown(sockets)
+
+
+def _server(app: Any, host: str, port: int) -> uvicorn.Server:
+    return _Server(_uvicorn_config(app, host, port))
 
 
 @click.group()
@@ -54,8 +79,7 @@ def serve(config_path: str | None) -> None:
     setup_logging(settings.server.log_format, settings.secrets())
     log.info("wallboard on %s (config %s, PBX %s)", settings.server.public_url, settings.source,
              settings.pbx.base_url)
-    uvicorn.Server(_uvicorn_config(create_app(settings), settings.server.host,
-                                   settings.server.port)).run()
+    _server(create_app(settings), settings.server.host, settings.server.port).run()
 
 
 def _sim_options(**kw: Any) -> Any:
@@ -120,8 +144,8 @@ def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
     options = _sim_options(host=pbx_url.hostname or "127.0.0.1", port=pbx_url.port or 8100,
                            api_key=settings.pbx.api_key or None, **kw)
     servers = [
-        uvicorn.Server(_uvicorn_config(create_sim_app(options), options.host, options.port)),
-        uvicorn.Server(_uvicorn_config(create_app(settings), settings.server.host, settings.server.port)),
+        _server(create_sim_app(options), options.host, options.port),
+        _server(create_app(settings), settings.server.host, settings.server.port),
     ]
     click.echo(f"\n  Wallboard demo: {settings.server.public_url}/"
                f"\n  TV layout:      {settings.server.public_url}/?kiosk=1"
