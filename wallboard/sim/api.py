@@ -237,7 +237,8 @@ def build_routes(rt: Runtime) -> list[Route]:
         if pickup is not None:
             # Answers once the extension picks up or hangs up (a few sim seconds at most).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pickup, rt.clock.real_seconds(10.0) + 1.0)
+                async with asyncio.timeout(rt.clock.real_seconds(10.0) + 1.0):
+                    await pickup
         return json({"status": "success", "call_id": call_id})
 
     async def click2call_sync(request: Request) -> Response:

@@ -100,7 +100,8 @@ class HookSender:
                 delivery = await self._queue.get()
             else:
                 try:
-                    delivery = await asyncio.wait_for(self._queue.get(), REORDER_HOLD_SECONDS)
+                    async with asyncio.timeout(REORDER_HOLD_SECONDS):
+                        delivery = await self._queue.get()
                 except TimeoutError:
                     held, self._held = self._held, None
                     await self._post(*held)

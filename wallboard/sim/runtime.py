@@ -68,8 +68,10 @@ class Runtime:
             wait = MAX_IDLE_WAIT
             if due is not None:
                 wait = min(wait, max(0.0, self.clock.real_seconds(due - self.clock.now())))
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     def monitor_body(self) -> bytes:
         """Encoded once per world change: 5,000 agents cost a few ms to build."""
