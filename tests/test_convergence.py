@@ -40,11 +40,11 @@ FAULTS = {"hook_duplicate": 0.2, "hook_drop": 0.15, "hook_reorder": 0.2, "hook_d
           "hook_delay_seconds": 0.4}
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette, port: int) -> AsyncIterator[str]:
+async def serving(app: Starlette, port: int, **config: Any) -> AsyncIterator[str]:
     """`app` behind a real uvicorn on 127.0.0.1:`port`, lifespan included."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                            access_log=False, ws_per_message_deflate=False,
-                                           lifespan="on"))
+                                           lifespan="on", **config))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     try:
