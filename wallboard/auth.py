@@ -145,13 +145,15 @@ class Auth:
 
     def principal_for(self, conn: HTTPConnection) -> Principal | None:
         mask = self.settings.display.mask_phone_numbers
-        if self.mode == "none":
-            return Principal("supervisor", "demo", self.demo_ext, None, self._demo_csrf, mask)
         token = conn.query_params.get("token")
         path = conn.url.path
+        # A kiosk token is read-only in every mode, the open demo included: a TV
+        # on the wall never gets the action buttons or whole numbers.
         if token and (path in KIOSK_PATHS or path.startswith(KIOSK_PREFIX)) \
                 and self.kiosk_token_valid(token):
             return Principal("kiosk", "kiosk", None, None, "", mask)
+        if self.mode == "none":
+            return Principal("supervisor", "demo", self.demo_ext, None, self._demo_csrf, mask)
         session = self.session_of(conn)
         if session is None:
             return None

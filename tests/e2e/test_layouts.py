@@ -1,0 +1,115 @@
+"""The board's three layouts and two languages in Chromium, matched against
+/api/state; PBX strings rendered as text; the screenshots the README shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SCREENSHOTS
+from tests.e2e.test_live_board import move, script_call
+from tests.servers import Server, sim_server, wait_until, wallboard_server
+
+pytestmark = pytest.mark.browser
+KIOSK = "tv-token-for-tests"
+SECRET = "hook-secret-for-layout-tests"
+XSS = '<img src=x onerror="window.__pwned=1">"\'&<script>window.__pwned=2</script>'
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    tmp = tmp_path_factory.mktemp("layouts")
+    with sim_server(tmp, "--agents", "12", "--seed", "5", "--rate", "0") as sim, \
+            wallboard_server(tmp, sim.url, auth_mode="none", auth_kiosk_tokens=KIOSK,
+                             webhook_secret=SECRET) as wb:
+        for ext in range(1001, 1013):
+            assert httpx.post(f"{sim.url}/_sim/agents/{ext}/logout").status_code == 200
+        for ext in range(1001, 1010):
+            assert httpx.post(f"{sim.url}/_sim/agents/{ext}/login").status_code == 200
+        # a scene for the screenshots: one talking, a ring group ringing two agents
+        talking = script_call(sim, exts=["1005"], number="0987654321")["legs"][0]["call_id"]
+        move(sim, talking, "answer")
+        script_call(sim, exts=["1006", "1007"], number="0933111222")
+        wait_until(lambda: httpx.get(wb.url + "/readyz").status_code == 200, 20, what="readyz")
+        yield sim, wb
+
+
+def board_matches_state(page: Any, wb: Server, query: str = "") -> None:
+    """Every agent tile shows the state /api/state gives (allowing a change in between)."""
+    def same() -> bool:
+        state = httpx.get(f"{wb.url}/api/state{query}").json()
+        shown = page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('[data-agent]')]"
+            ".map(t => [t.dataset.agent, t.dataset.state]))")
+        return shown == {a["ext"]: a["state"] for a in state["agents"]}
+
+    wait_until(same, 15, interval=0.3, what="tiles to match /api/state")
+
+
+def kpi(page: Any, name: str) -> str:
+    return str(page.locator(f'[data-kpi="{name}"]').text_content()).strip()
+
+
+def test_tv_kiosk_is_read_only_masked_dark_and_large(servers: tuple[Server, Server], browser: Any) -> None:
+    sim, wb = servers
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.goto(f"{wb.url}/kiosk?token={KIOSK}")
+    page.wait_for_selector('[data-conn="live"]')
+    board_matches_state(page, wb, f"?token={KIOSK}")
+    assert page.locator("html").get_attribute("data-layout") == "kiosk"
+    assert page.locator("html").get_attribute("lang") == "vi"
+    assert page.locator("[data-action]").count() == 0
+    call_id = script_call(sim, exts=["1001"], number="0912345678")["legs"][0]["call_id"]
+    page.wait_for_selector('[data-agent="1001"][data-state="ringing"]')
+    assert "0912***678" in page.locator('[data-agent="1001"]').text_content()
+    assert "0912345678" not in page.content()
+    state = httpx.get(f"{wb.url}/api/state?token={KIOSK}").json()
+    total = state["status"]["total"]
+    wait_until(lambda: int(kpi(page, "total").replace(".", "").replace(",", "") or -1) >= total, 10,
+               what="the total KPI")
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('[data-kpi=\"waiting\"]')).fontSize)")
+    assert size >= 40, f"waiting KPI is {size}px on a 1080p TV"
+    page.screenshot(path=str(SCREENSHOTS / "board-tv.png"))
+    move(sim, call_id, "hangup")
+    context.close()
+
+
+def test_phone_is_one_column_at_360px_in_english(servers: tuple[Server, Server], browser: Any) -> None:
+    _, wb = servers
+    context = browser.new_context(viewport={"width": 360, "height": 780}, is_mobile=True,
+                                  device_scale_factor=2)
+    page = context.new_page()
+    page.goto(f"{wb.url}/?lang=en")
+    page.wait_for_selector('[data-conn="live"]')
+    assert page.locator("html").get_attribute("lang") == "en"
+    board_matches_state(page, wb)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"horizontal scroll of {overflow}px at 360px"
+    lefts = page.evaluate("[...document.querySelectorAll('[data-agent]')].slice(0, 4)"
+                          ".map(t => Math.round(t.getBoundingClientRect().left))")
+    assert len(set(lefts)) == 1, f"tiles not in one column: {lefts}"
+    page.screenshot(path=str(SCREENSHOTS / "board-phone.png"), full_page=False)
+    context.close()
+
+
+def test_pbx_strings_render_as_text_never_markup(servers: tuple[Server, Server], page: Any) -> None:
+    _, wb = servers
+    page.goto(f"{wb.url}/?lang=en")
+    page.wait_for_selector('[data-conn="live"]')
+    answer = httpx.post(f"{wb.url}/hooks/pbx/{SECRET}", json={
+        "call_id": "xss-call", "state": "ringing", "direction": "inbound", "from_number": XSS,
+        "to_number": "1002", "hotline": XSS})
+    assert answer.status_code == 200
+    row = page.locator('[data-call="xss-call"]')
+    row.wait_for()
+    assert XSS in row.text_content()
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator('[data-call="xss-call"] img, [data-call="xss-call"] script').count() == 0
+    httpx.post(f"{wb.url}/hooks/pbx/{SECRET}", json={"call_id": "xss-call", "state": "hangup",
+                                                      "direction": "inbound", "from_number": XSS,
+                                                      "to_number": "1002"})
+    row.wait_for(state="detached")
