@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -385,8 +386,8 @@ def _only_actions(handler: Handler) -> Handler:
 
 
 def _bound(attr: str, sign: int, at: float) -> CdrFilter:
-    """sign 1: on or after `at`; sign -1: on or before."""
-    return lambda c: sign * getattr(c, attr) >= sign * at
+    """sign 1: on or after `at`; sign -1: on or before. Whole seconds, as the strings show."""
+    return lambda c: sign * math.floor(getattr(c, attr)) >= sign * at
 
 
 def _rows(cdrs: list[Cdr]) -> list[dict[str, Any]]:

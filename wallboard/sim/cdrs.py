@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,9 +89,9 @@ class CdrStore:
         return self._by_id.get(key.strip())
 
     def between(self, start: float, end: float) -> list[Cdr]:
-        """Records started in [start, end]."""
+        """Records started in [start, end], to the whole second as their strings show."""
         low = bisect.bisect_left(self._starts, start)
-        high = bisect.bisect_right(self._starts, end)
+        high = bisect.bisect_left(self._starts, math.floor(end) + 1)
         return self._records[low:high]
 
     def counts(self, start: float, end: float) -> dict[str, int]:
