@@ -12,14 +12,17 @@ import orjson
 _SECRETS: list[str] = []
 
 
+def _scrub(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
 class _Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRETS:
-            text = record.getMessage()
-            for secret in _SECRETS:
-                if secret in text:
-                    text = text.replace(secret, "***")
-            record.msg, record.args = text, None
+            record.msg, record.args = _scrub(record.getMessage()), None
         return True
 
 
@@ -29,16 +32,21 @@ class _Json(logging.Formatter):
                  "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return orjson.dumps(entry).decode()
+        return _scrub(orjson.dumps(entry).decode())
 
 
 class _Plain(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
 
+    def format(self, record: logging.LogRecord) -> str:
+        # One line per event: the exception's last line joins the message, and a
+        # message that itself holds line breaks (a PBX string) is folded.
+        text = super().format(record)
+        return _scrub(" | ".join(line for line in text.splitlines() if line.strip()))
+
     def formatException(self, ei: object) -> str:
-        # one line per event: the exception's last line, not the whole traceback
-        return " | " + super().formatException(ei).splitlines()[-1]  # type: ignore[arg-type]
+        return super().formatException(ei).splitlines()[-1]  # type: ignore[arg-type]
 
 
 def setup_logging(fmt: str = "plain", secrets: list[str] | None = None, level: int = logging.INFO) -> None:

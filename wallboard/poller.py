@@ -107,9 +107,22 @@ class Poller:
         }
         self._scheduler = scheduler
         for name, job in jobs.items():
-            scheduler.add_job(job, "interval", seconds=self.health[name].interval, id=name,
+            scheduler.add_job(self._stoppable(name, job), "interval", seconds=self.health[name].interval, id=name,
                               max_instances=1, coalesce=True, next_run_time=_soon())
         scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+
+    def _stoppable(self, name: str, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """A read cut short by the scheduler's shutdown is a normal stop, not an error."""
+        async def run() -> None:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                if self._scheduler is not None and self._scheduler.running:
+                    raise
+                log.info("poll %s stopped: shutting down", name)
+
+        run.__qualname__ = f"Poller.poll_{name}"
+        return run
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
         if event.job_id in self.health:
