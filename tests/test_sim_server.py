@@ -1,0 +1,84 @@
+"""The simulator over real HTTP: uvicorn on a free loopback port, webhooks to a real receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.sim_helpers import wait_until
+from wallboard.sim.app import SimOptions, create_sim_app
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none",
+                            lifespan="on")  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started or task.done(), within=10)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _token(http: httpx.AsyncClient, base: str) -> dict[str, str]:
+    answer = await http.post(base + "/v1/auth/token", json={"api_key": "sim-api-key"})
+    return {"Authorization": "Bearer " + answer.json()["data"]["token"]}
+
+
+async def test_webhooks_reach_a_real_receiver_and_timeouts_hang() -> None:
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def hook(request: Request) -> Response:
+        received.append((request.headers.get("authorization", ""), await request.json()))
+        return Response(status_code=200)
+
+    receiver = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    sim = create_sim_app(SimOptions(agents=4, rate=0, prefill=False, logged_in_ratio=1.0,
+                                    speed=20.0))  # fmt: skip
+    async with serving(receiver) as hook_base, serving(sim) as base, httpx.AsyncClient() as http:
+        auth = await _token(http, base)
+        for event in ("ringing", "answered", "hangup", "cdr"):
+            body = {"callback_url": hook_base + "/hook", "callback_apikey": "s3", "event": event}
+            assert (await http.post(base + "/v1/event", json=body, headers=auth)).status_code == 200
+        flow = (await http.post(base + "/_sim/calls", json={
+            "direction": "outbound", "exts": ["1002"], "number": "0899123456",
+            "answer_by": "1002", "ring_seconds": 2, "talk_seconds": 4})).json()  # fmt: skip
+        await wait_until(lambda: len(received) == 4)
+        assert [p["state"] for _, p in received] == ["ringing", "answered", "hangup", "cdr"]
+        assert {p["call_id"] for _, p in received} == {flow["flow_id"]}
+        assert {a for a, _ in received} == {"Bearer s3"}
+        await http.post(base + "/_sim/faults", json={"timeout_rate": 1.0, "timeout_seconds": 1})
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(base + "/v1/call", headers=auth, timeout=0.3)
+        await http.post(base + "/_sim/faults", json={"timeout_rate": 0.0})
+        assert (await http.get(base + "/v1/call", headers=auth)).status_code == 200
+
+
+async def test_monitor_agent_with_5000_agents_answers_under_100_ms() -> None:
+    sim = create_sim_app(SimOptions(agents=5000, seed=2, speed=1.0))
+    async with serving(sim) as base, httpx.AsyncClient() as http:
+        auth = await _token(http, base)
+        took = []
+        for _ in range(15):
+            sim.state.sim.world.version += 1  # a fresh encoding each time: the worst case
+            started = time.perf_counter()
+            answer = await http.get(base + "/v1/monitor/agent", headers=auth)
+            took.append(time.perf_counter() - started)
+        assert answer.json()["total"] > 3500
+        assert statistics.median(took) < 0.100, took
