@@ -18,13 +18,26 @@ from wallboard.settings import Settings
 from wallboard.webhooks import callback_url, load_secret
 
 
-def _is_loopback(host: str) -> bool:
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if host == "localhost":
-        return True
+        return ipaddress.ip_address("127.0.0.1")
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None  # a name: assumed to be reachable from wherever it is published
+
+
+def reach_problem(public_url: str, pbx_url: str) -> str | None:
+    """Why a PBX at `pbx_url` could not call `public_url`, judged from the addresses."""
+    public = _address(urlsplit(public_url).hostname or "")
+    pbx = _address(urlsplit(pbx_url).hostname or "")
+    if public is None:
+        return None
+    if public.is_loopback and not (pbx is not None and pbx.is_loopback):
+        return "is a loopback address"
+    if public.is_private and (pbx is None or pbx.is_global):
+        return "is a private address and the PBX is not on this network"
+    return None
 
 
 async def run_checks(settings: Settings, say: Callable[[str], None]) -> bool:
@@ -71,17 +84,32 @@ async def run_checks(settings: Settings, say: Callable[[str], None]) -> bool:
             missing = sorted(set(settings.webhook.events) - set(have))
             dupes = len(have) - len(set(have))
             if missing or dupes:
-                say(f"WARN webhooks: missing {missing or 'none'}, duplicates {dupes}; "
+                say(f"WARN webhooks: missing {', '.join(missing) or 'none'}, {dupes} duplicates; "
                     "`wallboard serve` or `wallboard hooks register` fixes it")
             else:
                 say(f"OK   webhooks: one registration each for {', '.join(have)}")
         except PbxError as e:
             fail(f"webhooks: /v1/event failed ({e})")
-    public = urlsplit(settings.server.public_url).hostname or ""
-    pbx_host = urlsplit(settings.pbx.base_url).hostname or ""
-    if _is_loopback(public) and not _is_loopback(pbx_host):
-        say(f"WARN public_url: {settings.server.public_url} is a loopback address; "
-            f"the PBX at {pbx_host} cannot send webhooks to it (set server.public_url)")
-    else:
-        say(f"OK   public_url: the PBX will call {settings.server.public_url}/hooks/pbx/***")
+    say(_public_url_line(settings, await _answers(settings.server.public_url)))
     return ok
+
+
+async def _answers(public_url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            return (await http.get(public_url.rstrip("/") + "/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _public_url_line(settings: Settings, answers: bool) -> str:
+    url = settings.server.public_url
+    problem = reach_problem(url, settings.pbx.base_url)
+    pbx_host = urlsplit(settings.pbx.base_url).hostname
+    if problem:
+        return (f"WARN public_url: {url} {problem}; the PBX at {pbx_host} cannot send webhooks "
+                "to it (set server.public_url to an address the PBX can reach)")
+    if not answers:
+        return (f"WARN public_url: nothing answers at {url}/healthz from here; fine if the wallboard "
+                "is not running yet, else check the proxy and firewall in front of it")
+    return f"OK   public_url: {url} answers; the PBX will call {url}/hooks/pbx/***"

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from starlette.applications import Starlette
+
+from tests.servers import Server, free_port, sim_server, wait_until, wallboard_server
+from wallboard.cli import _uvicorn_config, main
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with sim_server(tmp_path_factory.mktemp("cli"), "--agents", "3", "--seed", "2", "--rate", "0") as s:
+        yield s
+
+
+def run_check(tmp: Path, **env: str) -> tuple[int, str]:
+    base = {"WALLBOARD_CONFIG": "", "WALLBOARD_PBX_API_KEY": "sim-api-key",
+            "WALLBOARD_STORAGE_PATH": str(tmp / "wb.db"), "WALLBOARD_PBX_TIMEOUT": "2"}
+    result = CliRunner().invoke(main, ["check"], env={**base, **env}, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_check_with_an_unknown_config_key_names_it(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[pbx]\nbase_urll = "http://pbx"\n')
+    code, out = run_check(tmp_path, WALLBOARD_CONFIG=str(config))
+    assert code == 2
+    assert out == f"FAIL config: unknown config key [pbx] base_urll in {config}\n"
+    assert "Traceback" not in out
+
+
+def test_check_against_a_running_wallboard_is_all_ok(sim: Server, tmp_path: Path) -> None:
+    with wallboard_server(tmp_path, sim.url, auth_mode="none") as wb:
+        wait_until(lambda: httpx.get(wb.url + "/readyz").json().get("webhooks"), 20,
+                   what="webhooks registered")
+        # the same state dir, so the same generated webhook secret
+        code, out = run_check(tmp_path, WALLBOARD_PBX_BASE_URL=sim.url, WALLBOARD_SERVER_PUBLIC_URL=wb.url,
+                              WALLBOARD_STORAGE_PATH=str(tmp_path / "var" / "wallboard.db"))
+    lines = out.splitlines()
+    assert code == 0, out
+    assert all(line.startswith("OK   ") for line in lines), out
+    assert lines[-2] == "OK   webhooks: one registration each for answered, cdr, hangup, ringing"
+    assert lines[-1] == f"OK   public_url: {wb.url} answers; the PBX will call {wb.url}/hooks/pbx/***"
+
+
+def test_check_with_a_wrong_key_exits_1(sim: Server, tmp_path: Path) -> None:
+    code, out = run_check(tmp_path, WALLBOARD_PBX_BASE_URL=sim.url, WALLBOARD_PBX_API_KEY="wrong-key")
+    assert code == 1
+    assert out.splitlines()[-1].startswith("FAIL PBX token:")
+
+
+def test_check_with_an_unreachable_pbx_exits_1(tmp_path: Path) -> None:
+    code, out = run_check(tmp_path, WALLBOARD_PBX_BASE_URL=f"http://127.0.0.1:{free_port()}")
+    assert code == 1
+    assert "FAIL PBX: cannot reach" in out
+
+
+def test_forwarded_headers_are_believed_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = Starlette()
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    config = _uvicorn_config(app, "127.0.0.1", free_port())
+    assert config.proxy_headers is False
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    config = _uvicorn_config(app, "127.0.0.1", free_port())
+    assert config.proxy_headers is True
+    assert config.forwarded_allow_ips == "127.0.0.1"
