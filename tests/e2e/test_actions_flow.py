@@ -58,12 +58,11 @@ def test_listen_rings_the_supervisor_shows_a_toast_and_is_audited(servers: tuple
     assert button.is_enabled()
     button.click()
     toast = page.locator("[data-toast]")
-    page.wait_for_function("document.querySelector('[data-toast]').textContent.includes('999')")
+    page.locator("[data-toast]", has_text="999").wait_for()
     assert "999" in toast.text_content()
     wait_until(lambda: truth_agent(sim, "999")["state"] in ("ringing", "oncall"), 10,
                what="the supervisor's phone to ring")
-    page.wait_for_function(
-        "document.querySelector('[data-agent=\"1001\"]').textContent.includes('supervisor')")
+    page.locator('[data-agent="1001"]', has_text="supervisor").wait_for()
     rows = page.evaluate("fetch('/api/audit').then(r => r.json())")["rows"]
     row = next(r for r in rows if r["call_id"] == call_id)
     assert row["action"] == "listen" and row["target_ext"] == "999" and row["result"] == "ok"
@@ -80,8 +79,7 @@ def test_pbx_error_is_said_in_plain_words_in_the_screen_language(servers: tuple[
     page.goto(f"{wb.url}/?lang={lang}")
     call_id = live_call(sim, "1002")
     page.locator(f'[data-call="{call_id}"] [data-action="whisper"]').click()
-    page.wait_for_function(
-        "document.querySelector('[data-toast]').textContent.includes('1003')")
+    page.locator("[data-toast]", has_text="1003").wait_for()
     text = page.locator("[data-toast]").text_content()
     assert words in text.lower(), text
     assert page.locator("html").get_attribute("lang") == lang

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import re
+
 import httpx
 import pytest
 
@@ -52,7 +54,8 @@ def test_a_call_turns_the_tile_ringing_then_oncall_without_reload(servers: tuple
     page.wait_for_selector('[data-agent="1001"][data-state="ringing"]')
     page.wait_for_selector('[data-agent="1002"][data-state="ringing"]')
     page.wait_for_selector(f'[data-call="{leg}"]')
-    page.wait_for_function("document.querySelector('[data-kpi=\"waiting\"]').textContent.trim() === '1'")
+    # locator waits, not wait_for_function: the page's CSP forbids the eval that polling uses
+    page.locator('[data-kpi="waiting"]', has_text=re.compile(r"^\s*1\s*$")).wait_for()
 
     move(sim, leg, "answer")
     page.wait_for_selector('[data-agent="1001"][data-state="oncall"]')
