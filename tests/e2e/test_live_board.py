@@ -4,11 +4,10 @@ Chromium changing without a reload."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import re
 
 import httpx
 import pytest
