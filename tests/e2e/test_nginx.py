@@ -10,6 +10,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,16 @@ def test_kiosk_tokens_stay_out_of_the_access_log(stack: tuple[Server, Server, Pr
     wait_until(lambda: proxy.access_log.exists() and "/kiosk" in proxy.access_log.read_text(), 5,
                what="the kiosk request logged")
     assert KIOSK not in proxy.access_log.read_text()
+
+
+def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("no systemd-analyze")
+    unit = (ROOT / "deploy" / "systemd" / "wallboard.service").read_text()
+    assert "LoadCredential=pbx_api_key:" in unit and "WALLBOARD_PBX_API_KEY_FILE=%d/pbx_api_key" in unit
+    wallboard = Path(sys.executable).parent / "wallboard"
+    (tmp_path / "wallboard.service").write_text(unit.replace("/opt/wallboard/.venv/bin/wallboard", str(wallboard)))
+    result = subprocess.run([analyze, "verify", str(tmp_path / "wallboard.service")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
