@@ -1,0 +1,1 @@
+"""Benchmark of the wallboard against the peers' way (polling the whole state): `python -m bench.run`."""

@@ -1,0 +1,211 @@
+"""`python -m bench.run [--quick]`: the wallboard's pushed diffs against the peers'
+polling of the whole state, side by side, on this machine. See bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench import micro
+from bench.phases import Figures, run_phase
+from bench.servers import servers
+
+
+@dataclass(frozen=True)
+class Plan:
+    agents: tuple[int, ...]
+    screens: tuple[int, ...]
+    rate: float  # events per second
+    seconds: float  # per phase
+    flood: int  # webhooks in the ingest test
+    flood_screens: int
+    memory_screens: int
+    stalled: int
+    stalled_screens: int
+
+
+FULL = Plan(agents=(100, 2000, 5000), screens=(10, 200, 500), rate=50, seconds=10, flood=10_000,
+            flood_screens=200, memory_screens=1000, stalled=50, stalled_screens=200)
+QUICK = Plan(agents=(2000,), screens=(10, 50), rate=50, seconds=4, flood=2000, flood_screens=50,
+             memory_screens=200, stalled=10, stalled_screens=50)
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def grid(plan: Plan, only: set[str] | None) -> tuple[list[Figures], list[Figures]]:
+    rows: list[Figures] = []
+    extras: list[Figures] = []
+    next_id = 1
+    for m in plan.agents:
+        with servers(m) as srv:
+            for n in plan.screens:
+                for label, kind, interval in (("push /ws", "screen", 1.0), ("poll 1 s", "poll", 1.0),
+                                              ("poll 2 s", "poll", 2.0)):
+                    settle = 1.0 if kind == "screen" else interval + 0.5
+                    fig = run_phase(srv, label, kind, n, agents=m, first_id=next_id, rate=plan.rate,
+                                    seconds=plan.seconds, interval=interval, settle=settle)
+                    next_id += 100_000
+                    rows.append(fig)
+                    print(line(fig), flush=True)
+            if m == 2000 and (only is None or "extras" in only):
+                extras += extra_phases(srv, plan, next_id)
+                next_id += 1_000_000
+    return rows, extras
+
+
+def extra_phases(srv: Any, plan: Plan, first_id: int) -> list[Figures]:
+    out = []
+    n = plan.stalled_screens
+    for label, stalled in ((f"push, {n} screens", 0), (f"push, {n} + {plan.stalled} stalled", plan.stalled)):
+        fig = run_phase(srv, label, "screen", n, agents=2000, first_id=first_id, rate=plan.rate,
+                        seconds=plan.seconds * 2, stalled=stalled)
+        first_id += 100_000
+        out.append(fig)
+        print(line(fig), flush=True)
+    fig = run_phase(srv, f"ingest, {plan.flood_screens} screens", "screen", plan.flood_screens, agents=2000,
+                    first_id=first_id, flood=plan.flood, settle=2.0)
+    first_id += 100_000
+    out.append(fig)
+    print(line(fig), f"ingest {fig.ingest_per_s:.0f}/s accepted {fig.accepted}/{fig.events}", flush=True)
+    fig = run_phase(srv, f"memory, {plan.memory_screens} screens", "screen", plan.memory_screens, agents=2000,
+                    first_id=first_id, rate=plan.rate, seconds=plan.seconds)
+    out.append(fig)
+    print(line(fig), f"rss {fig.rss_before_kib} -> {fig.rss_kib} KiB", flush=True)
+    return out
+
+
+def ms(v: float) -> str:
+    return "—" if math.isnan(v) else (f"{v:.1f}" if v < 100 else f"{v:.0f}")
+
+
+def per_change(f: Figures) -> float:
+    return f.bytes_per_screen / f.agent_puts_per_screen if f.agent_puts_per_screen else float("nan")
+
+
+def cpu_us(f: Figures) -> float:
+    return f.cpu_s * 1e6 / f.deliveries if f.deliveries else float("nan")
+
+
+HEADER = ("| M agents | N screens | way | p50 ms | p99 ms | max ms | seen % | KB/screen/s "
+          "| B/agent change | server CPU % | CPU µs/delivery | RSS MiB | PBX req/min |")
+
+
+def line(f: Figures) -> str:
+    pbx = sum(v for k, v in f.pbx_per_min.items() if k != "/v1/auth/token")
+    return (f"| {f.agents} | {f.screens} | {f.label} | {ms(f.pct(0.5))} | {ms(f.pct(0.99))} "
+            f"| {ms(f.pct(1.0))} | {100 * f.seen:.1f} | {f.bytes_per_screen / f.seconds / 1024:.2f} "
+            f"| {per_change(f):.0f} | {100 * f.cpu_s / f.seconds:.0f} | {cpu_us(f):.1f} "
+            f"| {f.rss_kib / 1024:.0f} | {pbx:.0f} |")
+
+
+def ratios(rows: list[Figures]) -> list[str]:
+    out = ["| M | N | vs | p50 ours/theirs | p99 ours/theirs | bytes ours/theirs | CPU ours/theirs |",
+           "|---|---|---|---|---|---|---|"]
+    by = {(f.agents, f.screens, f.label): f for f in rows}
+    for (m, n, label), ours in by.items():
+        if label != "push /ws":
+            continue
+        for base in ("poll 1 s", "poll 2 s"):
+            theirs = by.get((m, n, base))
+            if theirs is None:
+                continue
+            out.append(f"| {m} | {n} | {base} | {_r(ours.pct(0.5), theirs.pct(0.5))} "
+                       f"| {_r(ours.pct(0.99), theirs.pct(0.99))} "
+                       f"| {_r(ours.bytes_per_screen, theirs.bytes_per_screen)} "
+                       f"| {_r(ours.cpu_s, theirs.cpu_s)} |")
+    return out
+
+
+def _r(a: float, b: float) -> str:
+    if not b or math.isnan(a) or math.isnan(b):
+        return "—"
+    r = a / b
+    return f"{r:.4f} (1/{1 / r:.0f})" if r and r < 0.1 else f"{r:.2f}"
+
+
+def pbx_load(rows: list[Figures]) -> list[str]:
+    out = []
+    for f in rows:
+        if f.label == "push /ws":
+            per = ", ".join(f"{k} {v:.0f}" for k, v in sorted(f.pbx_per_min.items()) if v)
+            out.append(f"- M={f.agents} N={f.screens}: {per}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small subset, under 2 minutes")
+    parser.add_argument("--agents", type=int, nargs="*", help="override the M values")
+    parser.add_argument("--screens", type=int, nargs="*", help="override the N values")
+    parser.add_argument("--no-extras", action="store_true", help="skip ingest/memory/stalled")
+    parser.add_argument("--no-browser", action="store_true", help="skip the headless Chromium step")
+    parser.add_argument("--json", help="write every figure to this file")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.agents:
+        plan = Plan(**{**plan.__dict__, "agents": tuple(args.agents)})
+    if args.screens:
+        plan = Plan(**{**plan.__dict__, "screens": tuple(args.screens)})
+    started = time.monotonic()
+    print(f"# wallboard bench ({'quick' if args.quick else 'full'}), {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print(f"machine: {machine()}; the load generator runs on the same cores as the server")
+    print(f"events: {plan.rate:.0f}/s for {plan.seconds:.0f} s per phase\n")
+    merge = micro.merge_figures()
+    print(f"merge of a {merge['agents']}-agent poll: unchanged {merge['unchanged_ms']} ms, "
+          f"{merge['changed']} changed {merge['changed_ms']} ms (first {merge['first_poll_ms']} ms); "
+          f"unchanged poll ops {merge['unchanged_ops']}, publishes: {merge['unchanged_publishes']}\n")
+    print(HEADER)
+    print("|---" * (HEADER.count("|") - 1) + "|")
+    rows, extras = grid(plan, None if not args.no_extras else set())
+    print("\nRatios ours / baseline (smaller is better for us):")
+    print("\n".join(ratios(rows)))
+    print("\nPBX requests per minute per route during the push phases:")
+    print("\n".join(pbx_load(rows)))
+    if extras:
+        print("\nExtras (M=2000):")
+        for f in extras:
+            print(f"- {f.label}: p50 {ms(f.pct(0.5))} ms, p99 {ms(f.pct(0.99))} ms, seen {100 * f.seen:.1f}%, "
+                  f"drops {f.drops:.0f}, RSS {f.rss_before_kib} -> {f.rss_kib} KiB"
+                  + (f" = {(f.rss_kib - f.rss_before_kib) / max(1, f.screens):.1f} KiB/screen"
+                     if "memory" in f.label else "")
+                  + (f", ingest {f.ingest_per_s:.0f} POST/s, accepted {f.accepted}/{f.events}"
+                     if "ingest" in f.label else "")
+                  + (f", errors {f.errors[:2]}" if f.errors else ""))
+    if not args.no_browser:
+        from bench.browser import measure
+
+        with servers(100) as srv:
+            print("\nBrowser (static/bench.html, 2,000 agents, 50 changes/s):")
+            print(json.dumps(measure(srv.url), indent=1))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"merge": merge, "rows": [_dump(f) for f in rows],
+                       "extras": [_dump(f) for f in extras]}, out, indent=1)
+    print(f"\ndone in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _dump(f: Figures) -> dict[str, Any]:
+    d = {k: v for k, v in f.__dict__.items() if k != "latencies_ms"}
+    d.update(p50=f.pct(0.5), p99=f.pct(0.99), max=f.pct(1.0), deliveries=f.deliveries)
+    return d
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The benchmark harness works end to end on a tiny scale (the benchmark itself is `make bench`)."""
+
+from __future__ import annotations
+
+import math
+
+from bench import micro
+from bench.phases import run_phase
+from bench.run import line, ratios
+from bench.servers import servers
+
+
+def test_merge_figures_see_that_an_unchanged_poll_publishes_nothing() -> None:
+    figures = micro.merge_figures(m=200, changed=10, repeats=2)
+    assert figures["unchanged_ops"] == 0
+    assert figures["unchanged_publishes"] is False
+    assert figures["changed_ms"] > 0
+
+
+def test_push_and_poll_phases_measure_every_event_on_every_screen() -> None:
+    with servers(30) as srv:
+        push = run_phase(srv, "push /ws", "screen", 3, agents=30, first_id=1, rate=20, seconds=1,
+                         settle=0.5)
+        poll = run_phase(srv, "poll 1 s", "poll", 3, agents=30, first_id=1000, rate=20, seconds=1,
+                         interval=0.5, settle=1.0)
+    assert push.errors == [] and poll.errors == []
+    assert push.events == 20 and push.accepted == 20
+    assert push.seen == 1.0  # each of 3 screens got each of 20 events
+    assert len(push.latencies_ms) == 60 and 0 < push.pct(0.5) < 1000
+    assert push.bytes_per_screen > 0 and push.agent_puts_per_screen >= 20
+    assert poll.seen > 0.9 and not math.isnan(poll.pct(0.5))
+    assert poll.bytes_per_screen > push.bytes_per_screen  # the whole state, again and again
+    assert "push /ws" in line(push)
+    assert any("poll 1 s" in row for row in ratios([push, poll]))
