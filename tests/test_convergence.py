@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -40,13 +41,24 @@ FAULTS = {"hook_duplicate": 0.2, "hook_drop": 0.15, "hook_reorder": 0.2, "hook_d
           "hook_delay_seconds": 0.4}
 
 @contextlib.asynccontextmanager
-async def serving(app: Starlette, port: int, **config: Any) -> AsyncIterator[str]:
-    """`app` behind a real uvicorn on 127.0.0.1:`port`, lifespan included."""
+async def serving(app: Starlette, port: int, *, sndbuf: int | None = None, **config: Any) -> AsyncIterator[str]:
+    """`app` behind a real uvicorn on 127.0.0.1:`port`, lifespan included.
+
+    `sndbuf` caps each accepted socket's kernel send buffer (Linux passes it on from
+    the listening socket), as a slow network would; loopback otherwise buffers megabytes.
+    """
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                            access_log=False, ws_per_message_deflate=False,
-                                           lifespan="on", **config))
+                                           lifespan="on", **{"timeout_graceful_shutdown": 3, **config}))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
+    sockets = None
+    if sndbuf:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        sock.bind(("127.0.0.1", port))
+        sockets = [sock]
+    task = asyncio.create_task(server.serve(sockets))
     try:
         await until(lambda: server.started or task.done(), 10, "uvicorn start")
         if task.done():
@@ -55,6 +67,7 @@ async def serving(app: Starlette, port: int, **config: Any) -> AsyncIterator[str
     finally:
         server.should_exit = True
         await task
+
 
 async def until(check: Callable[[], Any], within: float, what: str, interval: float = 0.02) -> Any:
     deadline = time.monotonic() + within

@@ -1,0 +1,263 @@
+"""The hub behind a real server: stalled screens cost the others nothing and stay
+bounded, snapshots first and on resync, seq without gaps, a new epoch per process,
+heartbeats and dead-connection detection."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import statistics
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import websockets
+from starlette.applications import Starlette
+
+from tests.factories import agent, event
+from tests.servers import free_port
+from tests.test_convergence import serving, until
+from wallboard.app import Wallboard, create_app
+from wallboard.hub import RESYNC
+from wallboard.poller import now_ms
+from wallboard.settings import defaults
+
+AGENTS = 2000
+STALLED = 200
+QUEUE = 64
+
+
+def make_app(tmp: Path, port: int) -> Starlette:
+    return create_app(defaults().with_values(
+        server={"public_url": f"http://127.0.0.1:{port}", "port": port, "ws_queue_size": QUEUE},
+        pbx={"base_url": "http://127.0.0.1:9", "api_key": "k"},
+        poll={"agents_interval": 600.0, "calls_interval": 600.0, "status_interval": 600.0,
+              "cdr_interval": 600.0},
+        webhook={"secret": "hub-secret", "register": False},
+        auth={"mode": "none"},
+        storage={"path": str(tmp / "wb.db")},
+    ))
+
+
+class RawScreen:
+    """A WebSocket client on a bare socket, so a test decides when (if ever) it reads."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, *, rcvbuf: int | None = None) -> RawScreen:
+        sock = socket.socket()
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=8192)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.split(b"\r\n")[0].split()[1] == b"101", head
+        return cls(reader, writer)
+
+    async def frame(self) -> tuple[int, bytes]:
+        b0, b1 = await self.reader.readexactly(2)
+        size = b1 & 0x7F
+        if size == 126:
+            size = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif size == 127:
+            size = int.from_bytes(await self.reader.readexactly(8), "big")
+        return b0 & 0x0F, await self.reader.readexactly(size)
+
+    async def message(self) -> tuple[dict[str, Any], int]:
+        """The next text message and its size on the wire; answers pings on the way."""
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 0x1:
+                return orjson.loads(payload), len(payload)
+            if opcode == 0x9:
+                self.send(0xA, payload)
+            elif opcode == 0x8:
+                raise ConnectionError("closed by the server")
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@pytest.fixture
+async def board(tmp_path: Path) -> AsyncIterator[tuple[Wallboard, int]]:
+    port = free_port()
+    app = make_app(tmp_path, port)
+    wb: Wallboard = app.state.wallboard
+    wb.publish(wb.live.apply_agents([agent(str(1000 + i)) for i in range(AGENTS)], now_ms()))
+    async with serving(app, port, ws_ping_interval=None, sndbuf=16384):
+        yield wb, port
+
+
+def one_event(wb: Wallboard, i: int) -> None:
+    """The next change: agent 1000+i rings, or its call ends."""
+    ext = str(1000 + (i // 2) % AGENTS)
+    wb.publish(wb.live.apply_event(event("ringing" if i % 2 == 0 else "hangup", f"h-{i // 2}", ext=ext,
+                                         at=now_ms(), received=now_ms())))
+
+
+async def test_stalled_screens_do_not_delay_a_normal_one_and_stay_bounded(
+        board: tuple[Wallboard, int]) -> None:
+    wb, port = board
+    stalled = [await RawScreen.open(port, rcvbuf=4096) for _ in range(STALLED)]
+    normal = await RawScreen.open(port)
+    first, snapshot_bytes = await normal.message()
+    assert first["type"] == "snapshot" and len(first["state"]["agents"]) == AGENTS
+    await until(lambda: len(wb.hub.screens) == STALLED + 1, 10, "every screen subscribed")
+
+    published: dict[int, float] = {}
+    arrived: dict[int, float] = {}
+    sizes: dict[int, int] = {}
+
+    async def read_normal(last: int) -> None:
+        while not arrived or max(arrived) < last:
+            message, size = await normal.message()
+            if message["type"] == "patch":
+                arrived[message["seq"]] = time.perf_counter()
+                sizes[message["seq"]] = size
+
+    patches = 400
+    start_seq = wb.live.seq
+    reader = asyncio.create_task(read_normal(start_seq + patches))
+    for i in range(patches):
+        one_event(wb, i)
+        published[wb.live.seq] = time.perf_counter()
+        await asyncio.sleep(0.005)  # paces the traffic: about 200 changes a second
+    await asyncio.wait_for(reader, 10)
+
+    assert sorted(arrived) == list(range(start_seq + 1, start_seq + patches + 1)), "a patch went missing"
+    delays = sorted((arrived[s] - published[s]) * 1000 for s in published)
+    p50, p99 = statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
+    print(f"\n{STALLED} stalled screens beside a normal one, {AGENTS} agents: patch delay "
+          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {delays[-1]:.1f} ms; snapshot {snapshot_bytes} bytes")
+    assert p99 < 500, delays[-10:]
+
+    # The stalled screens overflowed and hold a snapshot marker, never a backlog.
+    behind = [s for s in wb.hub.screens if s.sent_seq < wb.live.seq - QUEUE]
+    assert len(behind) == STALLED
+    assert all(0 < s.queue.qsize() <= QUEUE for s in behind)
+    assert wb.hub.drops >= STALLED
+
+    # One stalled screen reads again: a fresh snapshot, then patches from there, no backlog.
+    back = stalled[0]
+    frames: list[dict[str, Any]] = []
+    target = wb.live.seq
+
+    async def catch_up() -> None:
+        while not frames or frames[-1].get("seq", -1) < target or frames[-1]["type"] != "snapshot":
+            frames.append((await back.message())[0])
+
+    await asyncio.wait_for(catch_up(), 20)
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "snapshot" and kinds[-1] == "snapshot", kinds[:5]
+    assert kinds.count("patch") < QUEUE, f"{kinds.count('patch')} patches of backlog"
+    for screen in stalled:
+        screen.close()
+    normal.close()
+
+
+async def test_first_frame_is_a_snapshot_then_patches_one_seq_apart_and_resync_on_request(
+        board: tuple[Wallboard, int]) -> None:
+    wb, port = board
+    url = f"ws://127.0.0.1:{port}/ws"
+    async with websockets.connect(url, max_size=None) as ws:
+        first = orjson.loads(await ws.recv())
+        assert first["type"] == "snapshot" and first["seq"] == wb.live.seq
+        assert first["state"]["epoch"] == wb.live.epoch
+        for i in range(20):
+            one_event(wb, i)
+        seqs = []
+        while len(seqs) < 20:
+            frame = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame["type"] == "patch" and frame["epoch"] == wb.live.epoch
+            seqs.append(frame["seq"])
+        assert seqs == list(range(first["seq"] + 1, first["seq"] + 21))
+
+        # One agent's change with 2,000 agents on the board: its bytes on the wire.
+        wb.publish(wb.live.apply_agents([agent(str(1000 + i), name="Renamed" if i == 7 else None)
+                                         for i in range(AGENTS)], now_ms()))
+        text = await asyncio.wait_for(ws.recv(), 5)
+        while ["put", "agents", "1007"] not in [op[:3] for op in orjson.loads(text)["ops"]]:
+            text = await asyncio.wait_for(ws.recv(), 5)  # a poll failure published meanwhile
+        assert [op[:3] for op in orjson.loads(text)["ops"]] == [["put", "agents", "1007"]]
+        print(f"\none-agent patch with {AGENTS} agents: {len(text)} bytes")
+        assert len(text) < 600
+
+        asked = wb.live.seq
+        await ws.send(orjson.dumps({"type": "resync"}).decode())
+        again = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        while again["type"] == "patch":  # sent before the request was read
+            again = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert again["type"] == "snapshot" and again["seq"] >= asked
+        assert wb.hub.resyncs == 1
+
+
+async def test_heartbeat_reaches_screens(board: tuple[Wallboard, int]) -> None:
+    wb, port = board
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+        assert orjson.loads(await ws.recv())["type"] == "snapshot"
+        await wb.ping()
+        ping = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert ping["type"] == "ping" and ping["seq"] == wb.live.seq and "agents" in ping["at"]
+
+
+async def test_dead_connections_are_found_and_dropped(tmp_path: Path) -> None:
+    port = free_port()
+    app = make_app(tmp_path, port)
+    wb: Wallboard = app.state.wallboard
+    async with serving(app, port, ws_ping_interval=0.3, ws_ping_timeout=0.3):
+        dead = await RawScreen.open(port)  # never reads again, so never answers a ping
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as alive:
+            await until(lambda: len(wb.hub.screens) == 2, 5, "two screens")
+            started = time.monotonic()
+            await until(lambda: len(wb.hub.screens) == 1, 5, "the dead screen dropped")
+            print(f"\ndead screen dropped after {time.monotonic() - started:.1f} s")
+            assert orjson.loads(await alive.recv())["type"] == "snapshot"
+            await asyncio.sleep(1.0)  # three ping intervals: a live screen survives them
+            assert len(wb.hub.screens) == 1
+            await alive.ping()
+        dead.close()
+
+
+async def test_a_restarted_server_has_a_new_epoch(tmp_path: Path) -> None:
+    port = free_port()
+    epochs = []
+    for _ in range(2):
+        async with serving(make_app(tmp_path, port), port), \
+                websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            epochs.append(orjson.loads(await ws.recv())["state"]["epoch"])
+    assert epochs[0] != epochs[1]
+
+
+def test_resync_marker_replaces_the_backlog() -> None:
+    """The unit rule under the server tests: a full queue becomes one snapshot marker."""
+    from wallboard.hub import Hub
+    from wallboard.patches import Patch
+
+    hub = Hub(lambda masked: (0, "{}"), queue_size=3)
+    queue: asyncio.Queue[Any] = asyncio.Queue(3)
+    from wallboard.hub import Screen
+
+    screen = Screen(ws=None, kind="viewer", masked=True, session_id=None, queue=queue)  # type: ignore[arg-type]
+    hub.screens.add(screen)
+    for seq in range(1, 6):
+        hub.publish(Patch(seq, "e", 0, []))
+    items = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert items[0] is RESYNC and all(isinstance(i, Patch) for i in items[1:])
+    assert hub.drops == 1
