@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -150,3 +153,164 @@ def test_merge_matches_model_for_any_order_duplicates_and_losses(seq: list[tuple
         assert a["state"] == expected
         if phase < 3:
             assert s.calls[cid]["state"] == ("answered" if phase == 2 else "ringing")
+
+
+# ---- the rules against a model world, with polls interleaved ---------------------------
+
+STEP_MS = 1000
+RING_GROUPS = [["1001", "1002"], ["1003"], ["1002", "1004"], ["1004"]]
+
+
+class ModelPbx:
+    """A tiny PBX: flows ringing one or more extensions, answered by one, ended.
+
+    It records the webhooks it would send and answers polls from its truth."""
+
+    def __init__(self) -> None:
+        self.legs: dict[str, dict[str, str]] = {}  # call_id -> {"ext", "state", "flow"}
+        self.flows: dict[int, list[str]] = {}
+        self.sent: list[tuple[str, str, str]] = []  # (state, call_id, ext)
+        self.made = 0
+
+    def busy(self, ext: str) -> bool:
+        return any(leg["ext"] == ext for leg in self.legs.values())
+
+    def ring(self, group: int) -> None:
+        exts = RING_GROUPS[group]
+        if any(self.busy(e) for e in exts):
+            return
+        self.made += 1
+        legs = [f"f{self.made}" if len(exts) == 1 else f"f{self.made}-{e}" for e in exts]
+        self.flows[self.made] = legs
+        for call_id, ext in zip(legs, exts, strict=True):
+            self.legs[call_id] = {"ext": ext, "state": "ringing"}
+            self.sent.append(("ringing", call_id, ext))
+
+    def answer(self, pick: int) -> None:
+        ringing = [f for f, legs in self.flows.items() if all(self.legs[c]["state"] == "ringing" for c in legs)]
+        if not ringing:
+            return
+        legs = self.flows[ringing[pick % len(ringing)]]
+        winner = legs[pick % len(legs)]
+        self.legs[winner]["state"] = "answered"
+        self.sent.append(("answered", winner, self.legs[winner]["ext"]))
+        for other in legs:
+            if other != winner:
+                self.sent.append(("hangup", other, self.legs.pop(other)["ext"]))
+        legs[:] = [winner]
+
+    def end(self, pick: int) -> None:
+        if not self.flows:
+            return
+        flow = sorted(self.flows)[pick % len(self.flows)]
+        for call_id in self.flows.pop(flow):
+            self.sent.append(("hangup", call_id, self.legs.pop(call_id)["ext"]))
+        self.sent.append(("cdr", f"f{flow}", ""))
+
+    def agent_rows(self) -> list[Any]:
+        by_ext = {leg["ext"]: (c, leg["state"]) for c, leg in self.legs.items()}
+        rows = []
+        for ext in ("1001", "1002", "1003", "1004"):
+            call_id, state = by_ext.get(ext, ("", ""))
+            rows.append(agent(ext, {"ringing": "ringing", "answered": "oncall"}.get(state, ""), call_id,
+                              direction="inbound" if call_id else "", peer="0899" if call_id else ""))
+        return rows
+
+    def call_rows(self) -> list[Any]:
+        return [call(c, ext=leg["ext"], state="CS_EXCHANGE_MEDIA" if leg["state"] == "answered" else "CS_ROUTING")
+                for c, leg in self.legs.items()]
+
+
+def poll(apply: Any, rows: list[Any], sent: int, now: int) -> None:
+    apply(rows, sent)
+
+
+ACTIONS = st.lists(st.tuples(st.sampled_from(["ring", "answer", "end", "poll_agents", "poll_calls"]),
+                             st.integers(0, 3),
+                             st.sampled_from(["now", "now", "drop", "twice", "late"]),
+                             st.integers(0, 4)), max_size=40)
+
+
+@settings(max_examples=250, deadline=None)
+@given(ACTIONS)
+def test_events_and_polls_in_any_order_converge_at_the_next_poll(actions: list[tuple[str, int, str, int]]) -> None:
+    """Webhooks dropped, duplicated or late, polls sent before and answered after
+    events: at any moment no ended call is back, and a poll after the dust settles
+    gives exactly the PBX's truth."""
+    pbx, s = ModelPbx(), live()
+    s.apply_agents(pbx.agent_rows(), T0)
+    pending: list[tuple[int, int, Any]] = []  # (due step, order, thunk)
+    ended: set[str] = set()
+    order = 0
+
+    def later(due: int, thunk: Any) -> None:
+        nonlocal order
+        order += 1
+        pending.append((due, order, thunk))
+
+    def deliver(state: str, call_id: str, ext: str) -> Any:
+        def go(now: int) -> None:
+            s.apply_event(event(state, call_id, ext=ext, at=now, received=now))
+            if state == "hangup":
+                ended.add(call_id)
+        return go
+
+    for step, (what, arg, fate, lag) in enumerate(actions, start=1):
+        now = T0 + step * STEP_MS
+        before = len(pbx.sent)
+        if what == "ring":
+            pbx.ring(arg)
+        elif what == "answer":
+            pbx.answer(arg)
+        elif what == "end":
+            pbx.end(arg)
+        elif what == "poll_agents":  # asked now, answered `lag` steps later
+            later(step + lag, functools.partial(poll, s.apply_agents, pbx.agent_rows(), now))
+        else:
+            later(step + lag, functools.partial(poll, s.apply_calls, pbx.call_rows(), now))
+        for hook in pbx.sent[before:]:
+            if fate != "drop":
+                later(step + (lag if fate == "late" else 0), deliver(*hook))
+            if fate == "twice":
+                later(step + lag, deliver(*hook))
+        for _, _, thunk in sorted(p for p in pending if p[0] <= step):
+            thunk(now)
+        pending = [p for p in pending if p[0] > step]
+        assert not ended & set(s.calls), "an ended call came back"
+
+    last = T0 + (len(actions) + 10) * STEP_MS
+    for _, _, thunk in sorted(pending):
+        thunk(last)
+        assert not ended & set(s.calls), "an ended call came back"
+    s.apply_agents(pbx.agent_rows(), last + 1)
+    s.apply_calls(pbx.call_rows(), last + 1)
+    truth_agents = {r.ext: ({"RINGING": "ringing", "ONCALL": "oncall"}.get(r.call_state, "idle"), r.call_id or None)
+                    for r in pbx.agent_rows()}
+    assert {e: (a["state"], a["call_id"]) for e, a in s.agents.items()} == truth_agents
+    assert {c: v["state"] for c, v in s.calls.items()} == {c: leg["state"] for c, leg in pbx.legs.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3 * 3600), st.sets(st.sampled_from(["1001", "1002", "1003"]))),
+                min_size=1, max_size=12))
+def test_day_rollover_forgets_only_agents_offline_since_yesterday(polls: list[tuple[int, set[str]]]) -> None:
+    s = live()
+    midnight = s.time.day_start_ms(T0) + 24 * 3600 * 1000
+    start = midnight - 90 * 60 * 1000  # polls from 22:30 to 01:30 local
+    offline_since: dict[str, int] = {}
+    online: set[str] = set()
+    for offset, exts in sorted(polls):
+        at = start + offset * 1000
+        s.apply_agents([agent(e) for e in sorted(exts)], at)
+        for e in online - exts:
+            offline_since[e] = at
+        for e in exts:
+            offline_since.pop(e, None)
+        if s.time.day_start_ms(at) == midnight:
+            # forgotten at the first change after midnight: offline since before it
+            offline_since = {e: t for e, t in offline_since.items() if t >= midnight or e in s.agents}
+        online = exts
+        assert {e for e, a in s.agents.items() if a["state"] != "offline"} == exts
+        assert {e for e, a in s.agents.items() if a["state"] == "offline"} == set(offline_since)
+    if s.time.day_start_ms(start + sorted(polls)[-1][0] * 1000) == midnight:
+        assert all(a["since"] >= midnight for a in s.agents.values() if a["state"] == "offline")
