@@ -108,14 +108,15 @@ HEADER = ("| M agents | N screens | way | p50 ms | p99 ms | max ms | seen % | KB
 
 def line(f: Figures) -> str:
     pbx = sum(v for k, v in f.pbx_per_min.items() if k != "/v1/auth/token")
+    change = "—" if math.isnan(per_change(f)) else f"{per_change(f):.0f}"
     return (f"| {f.agents} | {f.screens} | {f.label} | {ms(f.pct(0.5))} | {ms(f.pct(0.99))} "
             f"| {ms(f.pct(1.0))} | {100 * f.seen:.1f} | {f.bytes_per_screen / f.seconds / 1024:.2f} "
-            f"| {per_change(f):.0f} | {100 * f.cpu_s / f.seconds:.0f} | {cpu_us(f):.1f} "
+            f"| {change} | {100 * f.cpu_s / f.seconds:.0f} | {cpu_us(f):.1f} "
             f"| {f.rss_kib / 1024:.0f} | {pbx:.0f} |")
 
 
 def ratios(rows: list[Figures]) -> list[str]:
-    out = ["| M | N | vs | p50 ours/theirs | p99 ours/theirs | bytes ours/theirs | CPU ours/theirs |",
+    out = ["| M | N | vs | p50 ours/theirs | p99 ours/theirs | bytes/s ours/theirs | CPU/s ours/theirs |",
            "|---|---|---|---|---|---|---|"]
     by = {(f.agents, f.screens, f.label): f for f in rows}
     for (m, n, label), ours in by.items():
@@ -125,10 +126,11 @@ def ratios(rows: list[Figures]) -> list[str]:
             theirs = by.get((m, n, base))
             if theirs is None:
                 continue
+            rate_ours, rate_theirs = ours.bytes_per_screen / ours.seconds, theirs.bytes_per_screen / theirs.seconds
             out.append(f"| {m} | {n} | {base} | {_r(ours.pct(0.5), theirs.pct(0.5))} "
                        f"| {_r(ours.pct(0.99), theirs.pct(0.99))} "
-                       f"| {_r(ours.bytes_per_screen, theirs.bytes_per_screen)} "
-                       f"| {_r(ours.cpu_s, theirs.cpu_s)} |")
+                       f"| {_r(rate_ours, rate_theirs)} "
+                       f"| {_r(ours.cpu_s / ours.seconds, theirs.cpu_s / theirs.seconds)} |")
     return out
 
 
