@@ -1,29 +1,91 @@
 """Real servers on loopback ports for end-to-end tests and benchmarks: the
 simulator and the wallboard as separate processes, started with the same
-`wallboard` command a user runs."""
+`wallboard` command a user runs, or an app behind uvicorn in the test's own loop.
+
+Ports: the kernel hands a just-released port straight out again, so a port picked
+by binding to 0 and closing can be taken by someone else before the server binds
+it. In-process servers therefore get an already bound socket (`listener`); child
+processes are started again on a fresh port when theirs was taken meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on now, never the same one twice in this process."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
+def listener(port: int = 0, *, sndbuf: int | None = None) -> socket.socket:
+    """A socket bound to loopback `port` (0: a free one), for `serving`; read the port with `port_of`.
+
+    `sndbuf` caps each accepted socket's kernel send buffer (Linux passes it on from
+    the listening socket), as a slow network would; loopback otherwise buffers megabytes.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sndbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(app: Any, sock: socket.socket | None = None, **config: Any) -> AsyncIterator[str]:
+    """`app` behind a real uvicorn in this event loop, lifespan included, on `sock`
+    (a fresh `listener()` if not given); yields its base URL."""
+    sock = sock or listener()
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, ws_per_message_deflate=False,
+                                           lifespan="on", **{"timeout_graceful_shutdown": 3, **config}))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve([sock]))
+    try:
+        await until(lambda: server.started or task.done(), 10, "uvicorn start")
+        if task.done():
+            task.result()
+        yield f"http://127.0.0.1:{port_of(sock)}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def until(check: Callable[[], Any], within: float, what: str, interval: float = 0.02) -> Any:
+    """The async `wait_until`: poll `check` without blocking the loop the servers run in."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {within} s waiting for {what}")
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05,
@@ -82,12 +144,28 @@ def _wait_up(server: Server, path: str, timeout: float) -> None:
         raise
 
 
+def _start(make: Callable[[int], Server], path: str, port: int | None) -> Server:
+    """Start the server `make(port)` builds and wait until `path` answers; on a port
+    picked here that someone took meanwhile, start it again on another."""
+    for _ in range(3):
+        server = make(port or free_port())
+        try:
+            _wait_up(server, path, 20)
+            return server
+        except AssertionError:
+            if port or "address already in use" not in server.log():
+                raise
+    raise AssertionError("no free port after 3 tries")
+
+
 @contextmanager
 def sim_server(tmp: Path, *flags: str, port: int | None = None) -> Iterator[Server]:
-    port = port or free_port()
-    server = Server(_spawn(["sim", "--port", str(port), *flags], {}, tmp / f"sim-{port}.log"),
-                    f"http://127.0.0.1:{port}", tmp / f"sim-{port}.log")
-    _wait_up(server, "/_sim/truth", 20)
+    def make(port: int) -> Server:
+        log_path = tmp / f"sim-{port}.log"
+        return Server(_spawn(["sim", "--port", str(port), *flags], {}, log_path), f"http://127.0.0.1:{port}",
+                      log_path)
+
+    server = _start(make, "/_sim/truth", port)
     try:
         yield server
     finally:
@@ -114,11 +192,12 @@ def wallboard_env(tmp: Path, sim_url: str, port: int, **overrides: str) -> dict[
 @contextmanager
 def wallboard_server(tmp: Path, sim_url: str, port: int | None = None, **overrides: str) -> Iterator[Server]:
     """`overrides` are config keys as SECTION_KEY=value, e.g. auth_mode="none"."""
-    port = port or free_port()
-    log_path = tmp / f"wallboard-{port}.log"
-    server = Server(_spawn(["serve"], wallboard_env(tmp, sim_url, port, **overrides), log_path),
-                    f"http://127.0.0.1:{port}", log_path)
-    _wait_up(server, "/healthz", 20)
+    def make(port: int) -> Server:
+        log_path = tmp / f"wallboard-{port}.log"
+        return Server(_spawn(["serve"], wallboard_env(tmp, sim_url, port, **overrides), log_path),
+                      f"http://127.0.0.1:{port}", log_path)
+
+    server = _start(make, "/healthz", port)
     try:
         yield server
     finally:

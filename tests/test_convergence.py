@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -23,11 +22,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 import websockets
-from starlette.applications import Starlette
 
-from tests.servers import free_port
+from tests.servers import listener, port_of, serving, until
 from wallboard.app import Wallboard, create_app
 from wallboard.settings import Settings, defaults
 from wallboard.sim.app import SimOptions, create_sim_app
@@ -39,44 +36,6 @@ TRAFFIC_SECONDS = 2.0
 SETTLE_TIMEOUT = 25.0
 FAULTS = {"hook_duplicate": 0.2, "hook_drop": 0.15, "hook_reorder": 0.2, "hook_delay": 0.15,
           "hook_delay_seconds": 0.4}
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette, port: int, *, sndbuf: int | None = None, **config: Any) -> AsyncIterator[str]:
-    """`app` behind a real uvicorn on 127.0.0.1:`port`, lifespan included.
-
-    `sndbuf` caps each accepted socket's kernel send buffer (Linux passes it on from
-    the listening socket), as a slow network would; loopback otherwise buffers megabytes.
-    """
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, ws_per_message_deflate=False,
-                                           lifespan="on", **{"timeout_graceful_shutdown": 3, **config}))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    sockets = None
-    if sndbuf:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-        sock.bind(("127.0.0.1", port))
-        sockets = [sock]
-    task = asyncio.create_task(server.serve(sockets))
-    try:
-        await until(lambda: server.started or task.done(), 10, "uvicorn start")
-        if task.done():
-            task.result()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def until(check: Callable[[], Any], within: float, what: str, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {within} s waiting for {what}")
 
 def wallboard_settings(tmp: Path, port: int, sim_url: str, **poll: float) -> Settings:
     return defaults().with_values(
@@ -100,10 +59,10 @@ class Pair:
 async def pair(tmp: Path, options: SimOptions, **poll: float) -> AsyncIterator[Pair]:
     """A simulator and a wallboard against it, both serving, hooks registered, first poll in."""
     sim_app = create_sim_app(options)
-    async with serving(sim_app, free_port()) as sim_url:
-        port = free_port()
-        app = create_app(wallboard_settings(tmp, port, sim_url, **poll))
-        async with serving(app, port) as wb_url:
+    async with serving(sim_app) as sim_url:
+        sock = listener()
+        app = create_app(wallboard_settings(tmp, port_of(sock), sim_url, **poll))
+        async with serving(app, sock) as wb_url:
             wb: Wallboard = app.state.wallboard
             await until(lambda: wb.hooks_registered is not None and wb.poller.first_success.is_set(),
                         15, "webhook registration and the first poll")

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from tests.factories import T0, agent, event, webhook_body
-from tests.servers import free_port
-from tests.test_convergence import serving
+from tests.servers import listener, port_of, serving
 from wallboard.app import Wallboard, create_app
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
@@ -202,7 +201,8 @@ async def post_keepalive(port: int, bodies: list[bytes]) -> list[int]:
 
 
 async def test_a_flood_of_10000_webhooks_is_absorbed_without_losing_one(tmp_path: Path) -> None:
-    port = free_port()
+    sock = listener()
+    port = port_of(sock)
     app = make_app(tmp_path, port=port)
     wb: Wallboard = app.state.wallboard
     wb.publish(wb.live.apply_agents([agent(str(1000 + i)) for i in range(1, 51)], int(time.time() * 1000)))
@@ -210,7 +210,7 @@ async def test_a_flood_of_10000_webhooks_is_absorbed_without_losing_one(tmp_path
               for state in ("ringing", "answered", "hangup", "cdr")] for n in range(FLOOD_CALLS)]
     # Each worker sends its calls' events in order; the workers run side by side.
     shares = [[body for call in calls[w::WORKERS] for body in call] for w in range(WORKERS)]
-    async with serving(app, port):
+    async with serving(app, sock):
         start = time.perf_counter()
         answers = await asyncio.gather(*(post_keepalive(port, share) for share in shares))
         took = time.perf_counter() - start

@@ -20,8 +20,7 @@ import websockets
 from starlette.applications import Starlette
 
 from tests.factories import agent, event
-from tests.servers import free_port
-from tests.test_convergence import serving, until
+from tests.servers import listener, port_of, serving, until
 from wallboard.app import Wallboard, create_app
 from wallboard.hub import RESYNC
 from wallboard.poller import now_ms
@@ -97,11 +96,12 @@ class RawScreen:
 
 @pytest.fixture
 async def board(tmp_path: Path) -> AsyncIterator[tuple[Wallboard, int]]:
-    port = free_port()
+    sock = listener(sndbuf=16384)
+    port = port_of(sock)
     app = make_app(tmp_path, port)
     wb: Wallboard = app.state.wallboard
     wb.publish(wb.live.apply_agents([agent(str(1000 + i)) for i in range(AGENTS)], now_ms()))
-    async with serving(app, port, ws_ping_interval=None, sndbuf=16384):
+    async with serving(app, sock, ws_ping_interval=None):
         yield wb, port
 
 
@@ -218,10 +218,11 @@ async def test_heartbeat_reaches_screens(board: tuple[Wallboard, int]) -> None:
 
 
 async def test_dead_connections_are_found_and_dropped(tmp_path: Path) -> None:
-    port = free_port()
+    sock = listener()
+    port = port_of(sock)
     app = make_app(tmp_path, port)
     wb: Wallboard = app.state.wallboard
-    async with serving(app, port, ws_ping_interval=0.3, ws_ping_timeout=0.3):
+    async with serving(app, sock, ws_ping_interval=0.3, ws_ping_timeout=0.3):
         dead = await RawScreen.open(port)  # never reads again, so never answers a ping
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as alive:
             await until(lambda: len(wb.hub.screens) == 2, 5, "two screens")
@@ -236,10 +237,11 @@ async def test_dead_connections_are_found_and_dropped(tmp_path: Path) -> None:
 
 
 async def test_a_restarted_server_has_a_new_epoch(tmp_path: Path) -> None:
-    port = free_port()
+    first = listener()
+    port = port_of(first)
     epochs = []
-    for _ in range(2):
-        async with serving(make_app(tmp_path, port), port), \
+    for sock in (first, None):  # the second server binds the port the first one let go
+        async with serving(make_app(tmp_path, port), sock or listener(port)), \
                 websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
             epochs.append(orjson.loads(await ws.recv())["state"]["epoch"])
     assert epochs[0] != epochs[1]

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.sim_helpers import wait_until
+from tests.servers import serving, until
 from wallboard.sim.app import SimOptions, create_sim_app
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none",
-                            lifespan="on")  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started or task.done(), within=10)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _token(http: httpx.AsyncClient, base: str) -> dict[str, str]:
@@ -59,7 +40,7 @@ async def test_webhooks_reach_a_real_receiver_and_timeouts_hang() -> None:
         flow = (await http.post(base + "/_sim/calls", json={
             "direction": "outbound", "exts": ["1002"], "number": "0899123456",
             "answer_by": "1002", "ring_seconds": 2, "talk_seconds": 4})).json()  # fmt: skip
-        await wait_until(lambda: len(received) == 4)
+        await until(lambda: len(received) == 4, 5, "four webhooks")
         assert [p["state"] for _, p in received] == ["ringing", "answered", "hangup", "cdr"]
         assert {p["call_id"] for _, p in received} == {flow["flow_id"]}
         assert {a for a, _ in received} == {"Bearer s3"}
