@@ -29,7 +29,7 @@ from bench.wire import Conn
 
 # A marked event rings an agent with call_id "bk<n>"; every record of that call carries it.
 MARKER = re.compile(rb'"call_id":"bk(\d+)"')
-AGENT_PUT = b'["put","agents"'
+AGENT_CHANGES = (b'["put","agents"', b'["upd","agents"')
 CONNECTS_AT_ONCE = 50
 
 
@@ -56,7 +56,7 @@ class Client:
     def note(self, data: bytes, t: int) -> None:
         self.received += len(data)
         self.messages += 1
-        self.agent_puts += data.count(AGENT_PUT)
+        self.agent_puts += sum(data.count(op) for op in AGENT_CHANGES)
         if b'"bk' in data:
             for m in MARKER.findall(data):
                 self.seen.setdefault(int(m), t)

@@ -15,7 +15,9 @@ def test_event_path_ringing_answered_hangup() -> None:
     s = live()
     s.apply_agents([agent("1001")], T0)
     ops = s.apply_event(event("ringing", "c1", at=T0 + 1000))
-    assert ["put", "agents", "1001", s.agents["1001"]] in ops
+    assert ["upd", "agents", "1001", {"state": "ringing", "since": T0 + 1000, "call_id": "c1",
+                                      "direction": "inbound", "peer": s.agents["1001"]["peer"]}] in ops
+    assert ["put", "calls", "c1", s.calls["c1"]] in ops
     assert s.agents["1001"]["state"] == "ringing" and s.agents["1001"]["since"] == T0 + 1000
     assert s.calls["c1"]["state"] == "ringing" and s.calls["c1"]["agent"] == "1001"
     s.apply_event(event("answered", "c1", at=T0 + 5000))
@@ -124,7 +126,7 @@ def test_one_agent_patch_is_small_whatever_the_number_of_agents() -> None:
     ops = s.apply_event(event("ringing", "c1", ext="1500"))
     seq = s.commit(ops)
     assert seq is not None
-    size = len(Patch(seq, s.epoch, T0, ops).encoded(masked=True))
+    size = len(Patch(seq, T0, ops).encoded(masked=True))
     assert size < 1200, size
 
 

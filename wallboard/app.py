@@ -73,7 +73,7 @@ class Wallboard:
         ops = compact(ops)
         seq = self.live.commit(ops)
         if seq is not None:
-            self.hub.publish(Patch(seq, self.live.epoch, now_ms(), ops))
+            self.hub.publish(Patch(seq, now_ms(), ops))
 
     def apply_event(self, event: CallEvent) -> None:
         self.publish(self.live.apply_event(event))

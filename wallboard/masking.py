@@ -18,20 +18,23 @@ def mask_number(number: str | None) -> str | None:
 
 
 def mask_agent(agent: dict[str, Any]) -> dict[str, Any]:
-    return {**agent, **{f: mask_number(agent.get(f)) for f in AGENT_FIELDS}}
+    return _mask_fields(agent, AGENT_FIELDS)
 
 
 def mask_call(call: dict[str, Any]) -> dict[str, Any]:
-    return {**call, **{f: mask_number(call.get(f)) for f in CALL_FIELDS}}
+    return _mask_fields(call, CALL_FIELDS)
+
+
+def _mask_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Mask those of `fields` the record (or partial record of an `upd`) carries."""
+    return {**record, **{f: mask_number(record[f]) for f in fields if f in record}}
 
 
 def mask_ops(ops: list[list[Any]]) -> list[list[Any]]:
     out = []
     for op in ops:
-        if op[0] == "put" and op[1] == "agents":
-            op = [*op[:3], mask_agent(op[3])]
-        elif op[0] == "put" and op[1] == "calls":
-            op = [*op[:3], mask_call(op[3])]
+        if op[0] in ("put", "upd") and op[1] in ("agents", "calls"):
+            op = [*op[:3], _mask_fields(op[3], AGENT_FIELDS if op[1] == "agents" else CALL_FIELDS)]
         out.append(op)
     return out
 

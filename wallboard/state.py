@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from wallboard.patches import Op, del_op, put_op, set_op
+from wallboard.patches import Op, del_op, object_op, record_op, set_op
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
 from wallboard.pbx.times import PbxTime
 from wallboard.stats import DayStats
@@ -295,6 +295,9 @@ class LiveState:
                 call["answered_at"] = call["answered_at"] or started
         if self.phase(row.call_id) < PHASES["ringing"]:
             self._set_phase(row.call_id, PHASES["answered" if answered else "ringing"], started)
+        # Seeing the call is evidence too: an older poll answered later must not end it.
+        key = "c:" + row.call_id
+        self._touched[key] = max(self._touched.get(key, 0), started)
         return self._put_call(call)
 
     def apply_status(self, report: StatusReport, started: int) -> list[Op]:
@@ -368,24 +371,25 @@ class LiveState:
         if not was_ok:
             ops.append(set_op("sources", self.sources))
 
+    # Records are replaced, never changed in place: the old one is what screens have.
+
     def _put_agent(self, rec: dict[str, Any]) -> list[Op]:
-        if self.agents.get(rec["ext"]) == rec:
-            return []
-        self.agents[rec["ext"]] = rec
-        return [put_op("agents", rec["ext"], rec)]
+        ops = record_op("agents", rec["ext"], self.agents.get(rec["ext"]), rec)
+        if ops:
+            self.agents[rec["ext"]] = rec
+        return ops
 
     def _put_call(self, call: dict[str, Any]) -> list[Op]:
-        if self.calls.get(call["call_id"]) == call:
-            return []
-        self.calls[call["call_id"]] = call
-        return [put_op("calls", call["call_id"], call)]
+        ops = record_op("calls", call["call_id"], self.calls.get(call["call_id"]), call)
+        if ops:
+            self.calls[call["call_id"]] = call
+        return ops
 
     def _refresh_stats(self, now: int) -> list[Op]:
         fresh = self.stats.to_json(self.calls, now)
-        if fresh == self._stats_json:
-            return []
+        ops = object_op("stats", self._stats_json, fresh)
         self._stats_json = fresh
-        return [set_op("stats", fresh)]
+        return ops
 
     def _roll_day(self, now: int) -> list[Op]:
         start = self.time.day_start_ms(now)

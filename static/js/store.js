@@ -1,10 +1,13 @@
 // The board's copy of the live state: a snapshot, then patches applied in
 // order. It records what changed (`dirty`) so the renderer touches only that.
 //
-// Patch ops (see the WebSocket contract):
-//   ["put", "agents"|"calls", key, value]   insert or replace
+// Patch ops (documented with the server's wallboard/patches.py):
+//   ["put", "agents"|"calls", key, record]   insert or replace
+//   ["upd", "agents"|"calls", key, fields]   the changed fields of a known record
 //   ["del", "agents"|"calls", key]
 //   ["set", "status"|"stats"|"sources"|"monitors"|"domain", value]
+//   ["merge", "stats"|..., fields]           the changed keys of a top-level object
+// Records are replaced, never changed in place, so the renderer can compare them.
 
 const SET_KEYS = new Set(['status', 'stats', 'sources', 'monitors', 'domain']);
 
@@ -60,28 +63,39 @@ export class Store {
     if (msg.epoch != null && this.epoch != null && msg.epoch !== this.epoch) return 'gap';
     if (msg.seq <= this.seq) return 'old';
     if (msg.seq !== this.seq + 1) return 'gap';
-    for (const op of msg.ops || []) this.apply(op);
+    for (const op of msg.ops || []) {
+      if (!this.apply(op)) return 'gap';
+    }
     this.seq = msg.seq;
     if (msg.now) this.lastDataAt = msg.now;
     return 'ok';
   }
 
+  // False when the op needs a record this store does not have: it has lost track.
   apply(op) {
     const [kind, where, key, value] = op;
-    if (kind === 'set') {
-      if (!SET_KEYS.has(where)) return;
-      if (where === 'monitors') this.setMonitors(key || []);
+    if (kind === 'set' || kind === 'merge') {
+      if (!SET_KEYS.has(where)) return true;
+      if (kind === 'merge') {
+        if (!this[where]) return false;
+        this[where] = { ...this[where], ...key };
+      } else if (where === 'monitors') this.setMonitors(key || []);
       else this[where] = key;
       this.dirty.keys.add(where);
-      return;
+      return true;
     }
     const map = where === 'agents' ? this.agents : where === 'calls' ? this.calls : null;
-    if (!map) return;
+    if (!map) return true;
     const id = String(key);
     if (kind === 'put') map.set(id, value);
-    else if (kind === 'del') map.delete(id);
-    else return;
+    else if (kind === 'upd') {
+      const old = map.get(id);
+      if (!old) return false;
+      map.set(id, { ...old, ...value });
+    } else if (kind === 'del') map.delete(id);
+    else return true;
     this.dirty[where].add(id);
+    return true;
   }
 
   setMonitors(list) {
