@@ -1,22 +1,36 @@
 """The browser part: the board's own store and render modules in headless Chromium,
 2,000 agents and 50 changes/s (static/bench.html drives them and writes its figures,
 script time per animation frame and long tasks, as JSON into #bench-result, then
-sets data-done="true")."""
+sets data-done="true").
+
+`python -m bench.browser [--runs 3] [--agents 2000] [--rate 50] [--seconds 10] [--sort state]` serves
+static/ itself and prints each run's figures and their spread; `--trace FILE` also saves
+a Chrome trace of the first run (open it in chrome://tracing or Perfetto)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from wallboard.paths import web_dir
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink", "v8.execute"]
 
 
-def measure(base_url: str, timeout_s: float = 120.0) -> dict[str, Any]:
+def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate: int = 50,
+            seconds: int = 10, sort: str = "state", trace: str | None = None) -> dict[str, Any]:
     """Open {base_url}/static/bench.html and return what the page wrote (parsed JSON if it is)."""
     if not (web_dir("static") / "bench.html").exists():
         return {"skipped": "static/bench.html is not there yet"}
@@ -24,16 +38,21 @@ def measure(base_url: str, timeout_s: float = 120.0) -> dict[str, Any]:
         return {"skipped": f"no browser at {CHROMIUM}"}
     from playwright.sync_api import sync_playwright
 
+    query = urlencode({"agents": agents, "rate": rate, "seconds": seconds, "sort": sort})
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base_url}/static/bench.html")
+            if trace:
+                browser.start_tracing(page=page, path=trace, categories=TRACE_CATEGORIES)
+            page.goto(f"{base_url}/static/bench.html?{query}")
             page.wait_for_function(
                 "() => document.querySelector('#bench-result')?.dataset.done === 'true'",
                 timeout=timeout_s * 1000)
+            if trace:
+                browser.stop_tracing()
             text = page.text_content("#bench-result") or ""
         finally:
             browser.close()
@@ -44,3 +63,66 @@ def measure(base_url: str, timeout_s: float = 120.0) -> dict[str, Any]:
     if errors:
         result["page_errors"] = errors[:5]
     return result
+
+
+class _StaticHandler(SimpleHTTPRequestHandler):
+    """/static/... from static/, as the wallboard serves it; nothing else."""
+
+    def translate_path(self, path: str) -> str:
+        if not path.startswith("/static/"):
+            return str(web_dir("static") / "missing")
+        return super().translate_path(path[len("/static"):])
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def static_server() -> Iterator[str]:
+    handler = partial(_StaticHandler, directory=str(web_dir("static")))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def headline(r: dict[str, Any]) -> str:
+    if "frame_ms" not in r:
+        return json.dumps(r)
+    lt, fr, tk = r["long_tasks"], r["frame_ms"], r["tick_frame_ms"]
+    steady = r.get("long_tasks_steady", {}).get("count", "?")
+    wait = r.get("change_to_frame_ms", {})
+    return (f"long tasks {lt['count']} (mean {lt['mean']:.0f} ms, max {lt['max']:.0f} ms; after 1 s: {steady}); "
+            f"{r['changes_per_second']}/{r['changes_per_second_target']} changes/s; "
+            f"frame p50 {fr['p50']:.2f} p99 {fr['p99']:.2f} max {fr['max']:.1f} ms; "
+            f"tick frame p50 {tk['p50']:.1f} max {tk['max']:.1f} ms; "
+            f"change to frame p50 {wait.get('p50', 0):.0f} p99 {wait.get('p99', 0):.0f} ms; "
+            f"initial {r['initial_render_ms']} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--rate", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--trace", help="save a Chrome trace of the first run to this file")
+    parser.add_argument("--sort", default="state", choices=["state", "name", "ext"])
+    parser.add_argument("--json", action="store_true", help="print each run's full JSON")
+    args = parser.parse_args(argv)
+    with static_server() as url:
+        for i in range(args.runs):
+            r = measure(url, agents=args.agents, rate=args.rate, seconds=args.seconds,
+                        sort=args.sort, trace=args.trace if i == 0 else None)
+            print(f"run {i + 1}: {headline(r)}", flush=True)
+            if args.json:
+                print(json.dumps(r, indent=1), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

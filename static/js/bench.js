@@ -1,7 +1,9 @@
 // Render benchmark: the real store and renderer, a seeded 2,000-agent
 // snapshot, then `rate` changes per second for `seconds`. Measures the time
-// spent in each animation frame's DOM work and the browser's long tasks, and
+// spent in each animation frame's DOM work, the browser's long tasks (style,
+// layout and paint included) and how long a change waits for its frame, and
 // writes the figures as JSON into #bench-result (data-done="true" when finished).
+// Options: ?agents=2000&rate=50&seconds=10&seed=1&sort=state|name|ext
 
 import { setupI18n } from './i18n.js';
 import { observeServerNow } from './clock.js';
@@ -12,6 +14,7 @@ const params = new URLSearchParams(location.search);
 const N = Number(params.get('agents')) || 2000;
 const RATE = Number(params.get('rate')) || 50;
 const SECONDS = Number(params.get('seconds')) || 10;
+const SORT = params.get('sort') || 'state';
 let seed = Number(params.get('seed')) || 1;
 
 function random() {
@@ -74,11 +77,18 @@ async function run() {
   setupI18n({ catalogue: {}, locale: 'en-US', timezone: 'UTC' });
   const store = new Store();
   const frames = [];
+  const waits = [];
+  let waitingSince = null;
   const tickFrames = [];
   const renderer = new Renderer(document.body, store, {
     thresholds: { ringing_warn: 15, oncall_warn: 300, waiting_warn: 60, blank_after: 300 },
     staleAfter: { agents: 5, calls: 5, status: 31, cdr: 121 },
-    actions: true, locale: 'en-US', sort: 'state', onFrame: (ms, ticked) => (ticked ? tickFrames : frames).push(ms),
+    actions: true, locale: 'en-US', sort: SORT,
+    onFrame: (ms, ticked) => {
+      (ticked ? tickFrames : frames).push(ms);
+      if (waitingSince != null) waits.push(performance.now() - waitingSince);
+      waitingSince = null;
+    },
   });
   const now0 = Date.now();
   const state = snapshot(now0);
@@ -93,7 +103,7 @@ async function run() {
   if ('PerformanceObserver' in window) {
     try {
       observer = new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) longTasks.push(e.duration);
+        for (const e of list.getEntries()) longTasks.push(e);
       });
       observer.observe({ type: 'longtask', buffered: false });
     } catch {
@@ -119,6 +129,7 @@ async function run() {
     changes += 1;
     observeServerNow(now);
     store.patch({ type: 'patch', seq, epoch: 'bench', now, ops });
+    if (waitingSince == null) waitingSince = performance.now();
     renderer.schedule();
   }, 1000 / RATE);
 
@@ -128,6 +139,8 @@ async function run() {
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   if (observer) observer.disconnect();
   const elapsed = (performance.now() - started) / 1000;
+  const durations = longTasks.map((e) => e.duration);
+  const steady = longTasks.filter((e) => e.startTime > started + 1000).map((e) => e.duration);
   const result = {
     agents: N, calls: store.calls.size, changes_per_second_target: RATE,
     changes_per_second: Math.round((changes / elapsed) * 10) / 10, seconds: Math.round(elapsed * 10) / 10,
@@ -136,7 +149,12 @@ async function run() {
     frame_ms: summary(frames),
     frames_over_4ms: frames.filter((v) => v > 4).length,
     tick_frame_ms: summary(tickFrames),
-    long_tasks: { supported: !!observer, ...summary(longTasks) },
+    // From the first change to the end, and from one second in (steady state).
+    long_tasks: { supported: !!observer, ...summary(durations) },
+    long_tasks_steady: summary(steady),
+    // From a change reaching the store to the end of the frame's script that renders it.
+    change_to_frame_ms: summary(waits),
+    sort: SORT,
     tiles: document.querySelectorAll('[data-agent]').length,
     user_agent: navigator.userAgent,
   };
