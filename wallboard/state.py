@@ -42,10 +42,13 @@ from wallboard.pbx.times import PbxTime
 from wallboard.stats import DayStats
 
 PHASES = {"ringing": 1, "answered": 2, "hangup": 3, "cdr": 4}
+ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
 TOMBSTONE_MS = 2 * 3600 * 1000
 SOURCES = ("agents", "calls", "status", "cdr")
 # /v1/call states that mean the media is flowing (the call was answered).
 ANSWERED_CHANNEL_STATES = {"CS_EXCHANGE_MEDIA", "CS_SOFT_EXECUTE", "ACTIVE", "ANSWERED"}
+# /v1/monitor/agent call_state -> agent state; anything else (empty) is idle.
+_POLL_STATES = {"RINGING": "ringing", "ONCALL": "oncall"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,9 @@ class LiveState:
         self.sources["webhooks"] = {"at": None, "received": 0, "rejected": 0}
         self.monitors: dict[str, dict[str, Any]] = {}
         self.stats = DayStats(clock, sla_seconds=sla_seconds, now_ms=now_ms)
-        self._touched: dict[str, int] = {}  # "a:<ext>" / "c:<call_id>" -> evidence time
+        # ext / call_id -> the time (our clock) of the last evidence that set it
+        self._agent_touched: dict[str, int] = {}
+        self._call_touched: dict[str, int] = {}
         self._phase: dict[str, tuple[int, int]] = {}  # call_id -> (phase, when)
         self._day_start = clock.day_start_ms(now_ms)
         self._stats_json = self.stats.to_json(self.calls, now_ms)
@@ -156,7 +161,7 @@ class LiveState:
         if ev.state == "answered":
             call["state"] = "answered"
             call["answered_at"] = call["answered_at"] or ev.at
-        self._touched["c:" + ev.call_id] = ev.received
+        self._call_touched[ev.call_id] = ev.received
         return self._put_call(call)
 
     def _event_agent(self, ev: CallEvent, ext: str) -> list[Op]:
@@ -171,13 +176,13 @@ class LiveState:
             rec["since"] = ev.at
         rec.update(state=state, call_id=ev.call_id, direction=ev.direction,
                    peer=_peer(ev.direction, ev.from_number, ev.to_number))
-        self._touched["a:" + ext] = ev.received
+        self._agent_touched[ext] = ev.received
         return self._put_agent(rec)
 
     def _end_call(self, call_id: str, at: int, received: int) -> list[Op]:
         ops: list[Op] = []
         call = self.calls.pop(call_id, None)
-        self._touched.pop("c:" + call_id, None)
+        self._call_touched.pop(call_id, None)
         if call is not None:
             ops.append(del_op("calls", call_id))
         if self.monitors.pop(call_id, None) is not None:
@@ -185,7 +190,7 @@ class LiveState:
         for ext, agent in self.agents.items():
             if agent["call_id"] == call_id:
                 rec = dict(agent, state="idle", since=at, call_id=None, direction=None, peer=None)
-                self._touched["a:" + ext] = received
+                self._agent_touched[ext] = received
                 ops += self._put_agent(rec)
                 break
         return ops
@@ -204,11 +209,10 @@ class LiveState:
                 self.domain = row.domain_name
                 ops.append(set_op("domain", self.domain))
             ops += self._poll_agent(row, started)
-        for ext, agent in list(self.agents.items()):
-            if ext in seen or agent["state"] == "offline":
-                continue
-            if self._touched.get("a:" + ext, 0) > started:
-                continue  # an event newer than this poll moved it
+        for ext in [e for e in self.agents if e not in seen]:
+            agent = self.agents[ext]
+            if agent["state"] == "offline" or self._agent_touched.get(ext, 0) > started:
+                continue  # already offline, or an event newer than this poll moved it
             ops += self._put_agent(dict(agent, state="offline", since=started, call_id=None,
                                         direction=None, peer=None))
         ops += self._refresh_stats(started)
@@ -216,38 +220,55 @@ class LiveState:
         return ops
 
     def _poll_agent(self, row: AgentRecord, started: int) -> list[Op]:
+        # Called for every agent on every poll, and nearly always nothing changed: the
+        # changed fields are gathered first and a record is built only when there are some.
         old = self.agents.get(row.ext)
-        rec = dict(old) if old else _blank_agent(row.ext, started)
-        rec.update(name=row.name or rec["name"], username=row.username or rec["username"],
-                   user_agent=row.user_agent, network_ip=row.network_ip)
-        newer_event = self._touched.get("a:" + row.ext, 0) > started
-        poll_state = {"RINGING": "ringing", "ONCALL": "oncall"}.get(row.call_state, "idle")
-        call_id = row.call_id if poll_state != "idle" else None
-        if call_id and self.phase(call_id) >= PHASES["hangup"]:
-            poll_state, call_id = "idle", None  # that call is over; it never comes back
-        if call_id and poll_state == "ringing" and self.phase(call_id) >= PHASES["answered"]:
-            poll_state = "oncall"
-        if newer_event and old is not None and old["state"] != "offline":
-            return self._put_agent(rec)  # keep the event's state; refresh the details only
-        if poll_state != rec["state"] or call_id != rec["call_id"]:
+        base = old if old is not None else _blank_agent(row.ext, started)
+        changed: dict[str, Any] = {}
+        name, username = row.name or base["name"], row.username or base["username"]
+        if name != base["name"]:
+            changed["name"] = name
+        if username != base["username"]:
+            changed["username"] = username
+        if row.user_agent != base["user_agent"]:
+            changed["user_agent"] = row.user_agent
+        if row.network_ip != base["network_ip"]:
+            changed["network_ip"] = row.network_ip
+        if (old is not None and old["state"] != "offline"
+                and self._agent_touched.get(row.ext, 0) > started):
+            # an event newer than this poll: keep its state, refresh the details only
+            return self._put_agent({**old, **changed}) if changed else []
+        state = _POLL_STATES.get(row.call_state, "idle")
+        call_id = row.call_id if state != "idle" else None
+        if call_id:
+            phase = self.phase(call_id)
+            if phase >= HANGUP:
+                state, call_id = "idle", None  # that call is over; it never comes back
+            elif state == "ringing" and phase >= ANSWERED:
+                state = "oncall"
+        if state != base["state"] or call_id != base["call_id"]:
             since = self.time.parse(row.call_time) if call_id else None
-            if poll_state == "oncall" and call_id in self.calls and self.calls[call_id]["answered_at"]:
+            if state == "oncall" and call_id in self.calls and self.calls[call_id]["answered_at"]:
                 since = self.calls[call_id]["answered_at"]
-            rec["since"] = since if since and since <= started else started
-        rec["state"] = poll_state
-        rec["call_id"] = call_id
-        rec["direction"] = (row.direction or None) if call_id else None
-        rec["peer"] = (row.destination or None) if call_id else None
-        ops = self._put_agent(rec)
+            changed["since"] = since if since and since <= started else started
+            changed["state"] = state
+            changed["call_id"] = call_id
+        direction = (row.direction or None) if call_id else None
+        if direction != base["direction"]:
+            changed["direction"] = direction
+        peer = (row.destination or None) if call_id else None
+        if peer != base["peer"]:
+            changed["peer"] = peer
+        ops = self._put_agent({**base, **changed}) if changed or old is None else []
         if call_id and call_id not in self.calls:
-            ops += self._call_from_agent(row, poll_state, started)
+            ops += self._call_from_agent(row, state, started)
         return ops
 
     def _call_from_agent(self, row: AgentRecord, state: str, started: int) -> list[Op]:
         inbound = row.direction == "inbound"
         begun = self.time.parse(row.call_time) or started
         self._set_phase(row.call_id, PHASES["answered" if state == "oncall" else "ringing"], started)
-        self._touched["c:" + row.call_id] = started
+        self._call_touched[row.call_id] = started
         return self._put_call({
             "call_id": row.call_id, "direction": row.direction,
             "from": row.destination if inbound else row.ext,
@@ -266,7 +287,7 @@ class LiveState:
             seen.add(row.call_id)
             ops += self._poll_call(row, started)
         for call_id in list(self.calls):
-            if call_id in seen or self._touched.get("c:" + call_id, 0) > started:
+            if call_id in seen or self._call_touched.get(call_id, 0) > started:
                 continue
             self._set_phase(call_id, PHASES["hangup"], started)
             ops += self._end_call(call_id, started, started)
@@ -290,14 +311,13 @@ class LiveState:
         else:
             call = dict(old)
         if answered and call["state"] != "answered":
-            if self._touched.get("c:" + row.call_id, 0) <= started or self.phase(row.call_id) >= 2:
+            if self._call_touched.get(row.call_id, 0) <= started or self.phase(row.call_id) >= 2:
                 call["state"] = "answered"
                 call["answered_at"] = call["answered_at"] or started
         if self.phase(row.call_id) < PHASES["ringing"]:
             self._set_phase(row.call_id, PHASES["answered" if answered else "ringing"], started)
         # Seeing the call is evidence too: an older poll answered later must not end it.
-        key = "c:" + row.call_id
-        self._touched[key] = max(self._touched.get(key, 0), started)
+        self._call_touched[row.call_id] = max(self._call_touched.get(row.call_id, 0), started)
         return self._put_call(call)
 
     def apply_status(self, report: StatusReport, started: int) -> list[Op]:
@@ -399,7 +419,7 @@ class LiveState:
         ops: list[Op] = []
         for ext in [e for e, a in self.agents.items() if a["state"] == "offline" and a["since"] < start]:
             del self.agents[ext]
-            self._touched.pop("a:" + ext, None)
+            self._agent_touched.pop(ext, None)
             ops.append(del_op("agents", ext))
         self.status = {"counts": {}, "total": 0, "since": start}
         ops.append(set_op("status", self.status))
