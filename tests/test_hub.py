@@ -106,10 +106,11 @@ async def board(tmp_path: Path) -> AsyncIterator[tuple[Wallboard, int]]:
 
 
 def one_event(wb: Wallboard, i: int) -> None:
-    """The next change: agent 1000+i rings, or its call ends."""
+    """The next change, sent as its own patch: agent 1000+i rings, or its call ends."""
     ext = str(1000 + (i // 2) % AGENTS)
     wb.publish(wb.live.apply_event(event("ringing" if i % 2 == 0 else "hangup", f"h-{i // 2}", ext=ext,
                                          at=now_ms(), received=now_ms())))
+    wb.flush()  # not at the end of this turn: the tests count patches
 
 
 async def test_stalled_screens_do_not_delay_a_normal_one_and_stay_bounded(
@@ -198,6 +199,18 @@ async def test_first_frame_is_a_snapshot_then_patches_one_seq_apart_and_resync_o
         assert orjson.loads(text)["ops"] == [["upd", "agents", "1007", {"name": "Renamed"}]]
         print(f"\none-agent patch with {AGENTS} agents: {len(text)} bytes")
         assert len(text) < 120
+
+        # A burst within one turn of the loop (a flood of webhooks) is one patch.
+        before = wb.live.seq
+        for i in range(20, 40):
+            wb.publish(wb.live.apply_event(event("ringing", f"burst-{i}", ext=str(1000 + i),
+                                                 at=now_ms(), received=now_ms())))
+        assert wb.live.seq == before  # not sent yet: at the end of this turn
+        burst = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        while burst["type"] != "patch":
+            burst = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert burst["seq"] == before + 1 == wb.live.seq
+        assert {op[2] for op in burst["ops"] if op[1] == "agents"} == {str(1000 + i) for i in range(20, 40)}
 
         asked = wb.live.seq
         await ws.send(orjson.dumps({"type": "resync"}).decode())
