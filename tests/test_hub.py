@@ -189,6 +189,8 @@ async def test_first_frame_is_a_snapshot_then_patches_one_seq_apart_and_resync_o
             assert frame["type"] == "patch" and "epoch" not in frame  # the snapshot carries it
             seqs.append(frame["seq"])
         assert seqs == list(range(first["seq"] + 1, first["seq"] + 21))
+        # uvicorn's websockets-sansio protocol: caught-up screens get prepared frames.
+        assert all(s.line is not None for s in wb.hub.screens) and wb.hub.direct >= 20
 
         # One agent's change with 2,000 agents on the board: its bytes on the wire.
         wb.publish(wb.live.apply_agents([agent(str(1000 + i), name="Renamed" if i == 7 else None)

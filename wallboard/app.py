@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket
 
 from wallboard import actions, auth, pages
 from wallboard.audit import AuditLog
+from wallboard.frames import RawSendMiddleware
 from wallboard.hub import Hub
 from wallboard.masking import mask_state
 from wallboard.metrics import Metrics
@@ -177,6 +178,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
             await wb.audit.close()
 
     app = Starlette(routes=_routes(wb), lifespan=lifespan, middleware=[
+        Middleware(RawSendMiddleware),  # first: it must see the server's own send
         Middleware(SecurityHeadersMiddleware),
         Middleware(auth.AuthMiddleware, auth=auth.Auth(settings)),
     ])

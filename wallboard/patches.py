@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from wallboard.frames import text_frame
 from wallboard.masking import mask_ops
 
 Op = list[Any]
@@ -90,15 +91,24 @@ class Patch:
     seq: int
     now: int
     ops: list[Op]
-    _encoded: dict[bool, str] = field(default_factory=dict)
+    _json: dict[bool, bytes] = field(default_factory=dict)
+    _frames: dict[bool, bytes] = field(default_factory=dict)
+
+    def json(self, masked: bool) -> bytes:
+        """The JSON for one audience; computed once, shared by every screen."""
+        body = self._json.get(masked)
+        if body is None:
+            ops = mask_ops(self.ops) if masked else self.ops
+            body = self._json[masked] = orjson.dumps(
+                {"type": "patch", "seq": self.seq, "now": self.now, "ops": ops})
+        return body
 
     def encoded(self, masked: bool) -> str:
-        """The JSON text for one audience; computed once, shared by every screen."""
-        text = self._encoded.get(masked)
-        if text is None:
-            ops = mask_ops(self.ops) if masked else self.ops
-            text = orjson.dumps(
-                {"type": "patch", "seq": self.seq, "now": self.now, "ops": ops}
-            ).decode()
-            self._encoded[masked] = text
-        return text
+        return self.json(masked).decode()
+
+    def frame(self, masked: bool) -> bytes:
+        """The whole WebSocket frame for one audience, for `frames.DirectLine`."""
+        framed = self._frames.get(masked)
+        if framed is None:
+            framed = self._frames[masked] = text_frame(self.json(masked))
+        return framed
