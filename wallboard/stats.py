@@ -34,6 +34,9 @@ class Flow:
 
 
 class DayStats:
+    """The day's flows, counted as they come: a live event costs the waiting figures
+    only (O(live calls)), never a pass over the day's CDRs."""
+
     def __init__(self, clock: PbxTime, *, sla_seconds: int, now_ms: int) -> None:
         self.time = clock
         self.sla_ms = sla_seconds * 1000
@@ -41,15 +44,37 @@ class DayStats:
         self.flows: dict[str, Flow] = {}
         self.day_start = clock.day_start_ms(now_ms)
         self.last_ended = ""  # the newest time_ended read, PBX local text: where the next read starts
+        self._reset()
+
+    def _reset(self) -> None:
+        self._per_hour = [0] * 24
+        self._answered_per_hour = [0] * 24
+        self._inbound = self._in_sla = self._answered = 0
+        self._talk_total = self._talk_count = 0
+        self._flow_json: dict[str, Any] | None = None  # built from the counts when asked, then kept
 
     def new_day(self, now_ms: int) -> None:
         self.flows.clear()
         self.day_start = self.time.day_start_ms(now_ms)
+        self._reset()
 
     def _add(self, key: str, flow: Flow) -> bool:
         if not key or key in self.flows or flow.started < self.day_start:
             return False
         self.flows[key] = flow
+        hour = min(23, max(0, (flow.started - self.day_start) // 3_600_000))
+        self._per_hour[hour] += 1
+        if flow.answered is not None:
+            self._answered += 1
+            self._answered_per_hour[hour] += 1
+            if flow.ended is not None and flow.ended >= flow.answered:
+                self._talk_total += flow.ended - flow.answered
+                self._talk_count += 1
+        if flow.inbound:
+            self._inbound += 1
+            if flow.answered is not None and flow.answered - flow.started <= self.sla_ms:
+                self._in_sla += 1
+        self._flow_json = None
         return True
 
     def add_cdrs(self, records: Iterable[CdrLike]) -> bool:
@@ -73,38 +98,26 @@ class DayStats:
             inbound=ev.direction == "inbound", started=ev.time_started,
             answered=ev.time_answered if ev.status == "ANSWERED" else None, ended=ev.time_ended))
 
+    def _flow_figures(self) -> dict[str, Any]:
+        if self._flow_json is None:
+            inbound, total = self._inbound, len(self.flows)
+            self._flow_json = {
+                "sla_seconds": self.sla_seconds,
+                "service_level": round(100 * self._in_sla / inbound, 1) if inbound else None,
+                "inbound_total": inbound,
+                "inbound_in_sla": self._in_sla,
+                "answer_rate": round(100 * self._answered / total, 1) if total else None,
+                "avg_talk_seconds": (round(self._talk_total / self._talk_count / 1000, 1)
+                                     if self._talk_count else None),
+                # copies: the counts move on, the JSON already sent must not
+                "calls_per_hour": list(self._per_hour),
+                "answered_per_hour": list(self._answered_per_hour),
+            }
+        return self._flow_json
+
     def to_json(self, calls: Mapping[str, Mapping[str, Any]], now: int) -> dict[str, Any]:
-        per_hour = [0] * 24
-        answered_per_hour = [0] * 24
-        inbound = in_sla = answered = 0
-        talk_total = talk_count = 0
-        for f in self.flows.values():
-            hour = min(23, max(0, (f.started - self.day_start) // 3_600_000))
-            per_hour[hour] += 1
-            if f.answered is not None:
-                answered += 1
-                answered_per_hour[hour] += 1
-                if f.ended is not None and f.ended >= f.answered:
-                    talk_total += f.ended - f.answered
-                    talk_count += 1
-            if f.inbound:
-                inbound += 1
-                if f.answered is not None and f.answered - f.started <= self.sla_ms:
-                    in_sla += 1
         waiting, longest = _waiting(calls)
-        total = len(self.flows)
-        return {
-            "sla_seconds": self.sla_seconds,
-            "service_level": round(100 * in_sla / inbound, 1) if inbound else None,
-            "inbound_total": inbound,
-            "inbound_in_sla": in_sla,
-            "answer_rate": round(100 * answered / total, 1) if total else None,
-            "avg_talk_seconds": round(talk_total / talk_count / 1000, 1) if talk_count else None,
-            "calls_per_hour": per_hour,
-            "answered_per_hour": answered_per_hour,
-            "waiting": waiting,
-            "longest_wait_since": longest,
-        }
+        return {**self._flow_figures(), "waiting": waiting, "longest_wait_since": longest}
 
 
 def _waiting(calls: Mapping[str, Mapping[str, Any]]) -> tuple[int, int | None]:

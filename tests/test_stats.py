@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.factories import T0, clock, event
+from wallboard.pbx.models import Cdr
+from wallboard.stats import DayStats
+
+HOUR = 3_600_000
+
+
+def cdr(id_: str, started: int, answered: int | None, ended: int, *, direction: str = "inbound") -> Cdr:
+    fmt = clock().format
+    return Cdr(id=id_, sip_call_id="", cause="", duration=0, direction=direction, recording_url="",
+               extension="1001", from_number="0899123456", to_number="19001919", receive_dest="",
+               time_started=fmt(started), time_answered=fmt(answered) if answered is not None else "",
+               time_ended=fmt(ended), status="ANSWERED" if answered is not None else "NO ANSWER")
+
+
+def recomputed(stats: DayStats) -> dict[str, Any]:
+    """The flow figures by a pass over every flow of the day."""
+    per_hour, answered_per_hour = [0] * 24, [0] * 24
+    inbound = in_sla = answered = talk_total = talk_count = 0
+    for f in stats.flows.values():
+        hour = min(23, max(0, (f.started - stats.day_start) // HOUR))
+        per_hour[hour] += 1
+        if f.answered is not None:
+            answered += 1
+            answered_per_hour[hour] += 1
+            if f.ended is not None and f.ended >= f.answered:
+                talk_total += f.ended - f.answered
+                talk_count += 1
+        if f.inbound:
+            inbound += 1
+            in_sla += f.answered is not None and f.answered - f.started <= stats.sla_ms
+    total = len(stats.flows)
+    return {
+        "sla_seconds": stats.sla_seconds,
+        "service_level": round(100 * in_sla / inbound, 1) if inbound else None,
+        "inbound_total": inbound, "inbound_in_sla": in_sla,
+        "answer_rate": round(100 * answered / total, 1) if total else None,
+        "avg_talk_seconds": round(talk_total / talk_count / 1000, 1) if talk_count else None,
+        "calls_per_hour": per_hour, "answered_per_hour": answered_per_hour,
+    }
+
+
+def test_figures_and_waiting_callers() -> None:
+    stats = DayStats(clock(), sla_seconds=20, now_ms=T0)
+    assert stats.add_cdrs([cdr("a", T0, T0 + 5_000, T0 + 65_000), cdr("b ", T0 + HOUR, None, T0 + HOUR + 9_000)])
+    assert not stats.add_cdrs([cdr("b", T0 + HOUR, None, T0 + HOUR + 9_000)])  # the same id, trailing space
+    calls = {"c1": {"call_id": "c1", "direction": "inbound", "flow": "h|x", "state": "ringing", "started_at": T0},
+             "c2": {"call_id": "c2", "direction": "inbound", "flow": "h|x", "state": "ringing", "started_at": T0 - 9},
+             "c3": {"call_id": "c3", "direction": "outbound", "flow": None, "state": "ringing", "started_at": 1}}
+    figures = stats.to_json(calls, T0)
+    assert figures["service_level"] == 50.0 and figures["answer_rate"] == 50.0
+    assert figures["avg_talk_seconds"] == 60.0
+    assert figures["calls_per_hour"][7:9] == [1, 1] and sum(figures["answered_per_hour"]) == 1
+    assert figures["waiting"] == 1 and figures["longest_wait_since"] == T0 - 9
+
+
+def test_figures_already_handed_out_do_not_change_with_later_cdrs() -> None:
+    stats = DayStats(clock(), sla_seconds=20, now_ms=T0)
+    stats.add_cdrs([cdr("a", T0, T0 + 5_000, T0 + 65_000)])
+    before = stats.to_json({}, T0)
+    stats.add_cdrs([cdr("b", T0, T0 + 5_000, T0 + 65_000)])
+    after = stats.to_json({}, T0)
+    assert before["calls_per_hour"][7] == 1 and after["calls_per_hour"][7] == 2
+
+
+FLOWS = st.lists(st.tuples(
+    st.sampled_from(["cdrs", "event", "new_day"]),
+    st.integers(-2 * HOUR, 30 * HOUR),  # started, from T0
+    st.one_of(st.none(), st.integers(-5_000, 60_000)),  # answered after started
+    st.integers(-10_000, 600_000),  # ended after answered (or started)
+    st.sampled_from(["inbound", "outbound"]),
+    st.integers(0, 20),  # id
+), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(FLOWS)
+def test_figures_counted_as_flows_come_equal_a_pass_over_the_day(steps: list[Any]) -> None:
+    stats = DayStats(clock(), sla_seconds=20, now_ms=T0)
+    now = T0
+    for what, started, answer_after, end_after, direction, n in steps:
+        started += T0
+        answered = None if answer_after is None else started + answer_after
+        ended = (answered or started) + end_after
+        if what == "new_day":
+            now += 24 * HOUR
+            stats.new_day(now)
+        elif what == "cdrs":
+            stats.add_cdrs([cdr(f"f{n}", started, answered, ended, direction=direction)])
+        else:
+            stats.add_cdr_event(event("cdr", f"f{n}", direction=direction,
+                                      status="ANSWERED" if answered is not None else "NO ANSWER",
+                                      time_started=started, time_answered=answered, time_ended=ended))
+        figures = stats.to_json({}, now)
+        assert {k: v for k, v in figures.items() if k not in ("waiting", "longest_wait_since")} == recomputed(stats)
