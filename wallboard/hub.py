@@ -44,6 +44,7 @@ class Screen:
     sent_seq: int = -1
     bytes_sent: int = 0
     busy: bool = False  # the send loop holds an item it has not finished writing
+    resync_pending: bool = False  # a snapshot marker is queued (and nothing after it)
     closing: int | None = field(default=None)
 
 
@@ -78,26 +79,27 @@ class Hub:
                 self._offer(screen, patch)
 
     def _offer(self, screen: Screen, item: Any) -> None:
-        q = screen.queue
-        if q.full():
-            while not q.empty():
-                q.get_nowait()
-            q.put_nowait(RESYNC)
+        if screen.resync_pending:
+            return  # the snapshot it is due shows this change too: a stalled screen costs nothing
+        if screen.queue.full():
+            self.resync(screen)
             self.drops += 1
             self._on_drop()
-        elif not (q.qsize() and item is RESYNC):
-            q.put_nowait(item)
+        else:
+            screen.queue.put_nowait(item)
 
     def resync(self, screen: Screen) -> None:
+        """Replace whatever the screen has queued with one fresh snapshot, taken when sent."""
         while not screen.queue.empty():
             screen.queue.get_nowait()
         screen.queue.put_nowait(RESYNC)
+        screen.resync_pending = True
 
     def ping(self, message: dict[str, Any]) -> None:
         """A heartbeat to every screen with room for it (a full queue is already behind)."""
         text = orjson.dumps(message).decode()
         for screen in self.screens:
-            if not screen.queue.full():
+            if not screen.queue.full() and not screen.resync_pending:
                 screen.queue.put_nowait(text)
 
     def count(self) -> dict[str, int]:
@@ -110,7 +112,7 @@ class Hub:
     async def subscribe(self, ws: WebSocket, *, kind: str, masked: bool,
                         session_id: str | None) -> AsyncIterator[Screen]:
         screen = Screen(ws, kind, masked, session_id, asyncio.Queue(self._queue_size), DirectLine.find(ws.scope))
-        screen.queue.put_nowait(RESYNC)  # the first frame is a snapshot
+        self.resync(screen)  # the first frame is a snapshot
         self.screens.add(screen)
         try:
             yield screen
@@ -144,6 +146,7 @@ class Hub:
                 item = await screen.queue.get()
                 screen.busy = True
                 if item is RESYNC:
+                    screen.resync_pending = False  # from here on, changes come as patches
                     seq, text = self._snapshot(screen.masked)
                     screen.sent_seq = seq
                 elif isinstance(item, Patch):
