@@ -29,7 +29,7 @@ from wallboard import actions, auth, pages
 from wallboard.audit import AuditLog
 from wallboard.frames import RawSendMiddleware
 from wallboard.hub import Hub
-from wallboard.masking import mask_state
+from wallboard.masking import screen_state
 from wallboard.metrics import Metrics
 from wallboard.patches import Op, Patch, compact
 from wallboard.paths import web_dir
@@ -106,7 +106,7 @@ class Wallboard:
 
     def snapshot(self, masked: bool) -> dict[str, Any]:
         state = self.live.snapshot(now_ms())
-        return mask_state(state) if masked else state
+        return screen_state(state, masked)
 
     @property
     def calls(self) -> dict[str, dict[str, Any]]:

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from wallboard.frames import text_frame
-from wallboard.masking import mask_ops
+from wallboard.masking import screen_ops
 
 Op = list[Any]
 
@@ -98,7 +98,7 @@ class Patch:
         """The JSON for one audience; computed once, shared by every screen."""
         body = self._json.get(masked)
         if body is None:
-            ops = mask_ops(self.ops) if masked else self.ops
+            ops = screen_ops(self.ops, masked)
             body = self._json[masked] = orjson.dumps(
                 {"type": "patch", "seq": self.seq, "now": self.now, "ops": ops})
         return body
