@@ -109,6 +109,53 @@ def test_cdr_event_counts_service_level_once() -> None:
     assert stats["avg_talk_seconds"] == 60.0
 
 
+def test_cdr_before_the_hangup_ends_a_single_extension_call() -> None:
+    s = live()
+    s.apply_agents([agent("1001")], T0)
+    s.apply_event(event("ringing", "c1", at=T0 + 1000))
+    s.apply_event(event("answered", "c1", at=T0 + 2000))
+    ops = s.apply_event(event("cdr", "c1", at=T0 + 60_000, status="ANSWERED", time_started=T0 + 1000,
+                              time_answered=T0 + 2000, time_ended=T0 + 60_000))
+    assert ["del", "calls", "c1"] in ops and "c1" not in s.calls
+    assert s.agents["1001"]["state"] == "idle" and s.agents["1001"]["since"] == T0 + 60_000
+    assert s.snapshot(T0)["stats"]["inbound_total"] == 1
+    assert s.apply_event(event("hangup", "c1", at=T0 + 60_500)) == []  # the late hangup changes nothing
+    s.apply_agents([agent("1001", "oncall", "c1", direction="inbound", peer="0899")], T0 + 50_000)
+    assert s.agents["1001"]["state"] == "idle" and "c1" not in s.calls  # nor does an older poll
+
+
+def test_cdr_of_a_ring_group_flow_ends_its_legs_still_on_the_board() -> None:
+    s = live()
+    s.apply_agents([agent("1001"), agent("1002"), agent("1003")], T0)
+    s.apply_event(event("ringing", "leg1", ext="1001", at=T0 + 1000))
+    s.apply_event(event("ringing", "leg2", ext="1002", at=T0 + 1000))
+    s.apply_event(event("answered", "leg2", ext="1002", at=T0 + 3000))
+    s.apply_event(event("hangup", "leg1", ext="1001", at=T0 + 3000))
+    s.apply_event(event("ringing", "other", ext="1003", number="0911000111", at=T0 + 4000))
+    s.apply_event(event("cdr", "flow-1", ext="1002", at=T0 + 30_000, status="ANSWERED",
+                        time_started=T0 + 500, time_answered=T0 + 3000, time_ended=T0 + 30_000))
+    assert set(s.calls) == {"other"}  # another caller's call stays
+    assert s.agents["1002"]["state"] == "idle" and s.agents["1003"]["state"] == "ringing"
+    assert s.apply_event(event("hangup", "leg2", ext="1002", at=T0 + 30_000)) == []
+
+
+def test_cdr_does_not_end_other_calls_of_the_same_number() -> None:
+    """Flow keys repeat (a withheld or shared number): only the CDR's own extension, while
+    the flow lasted, is taken."""
+    s = live()
+    s.apply_agents([agent("1001"), agent("1002")], T0)
+    s.apply_event(event("ringing", "leg1", ext="1001", at=T0 + 1000))
+    s.apply_event(event("ringing", "at-once", ext="1002", at=T0 + 2000))  # the same number, meanwhile
+    s.apply_event(event("answered", "leg1", ext="1001", at=T0 + 3000))
+    s.apply_event(event("answered", "at-once", ext="1002", at=T0 + 4000))
+    s.apply_event(event("hangup", "leg1", ext="1001", at=T0 + 30_000))
+    s.apply_event(event("ringing", "again", ext="1001", at=T0 + 40_000))  # called back at once
+    s.apply_event(event("cdr", "flow-1", ext="1001", at=T0 + 41_000, status="ANSWERED",
+                        time_started=T0 + 500, time_answered=T0 + 3000, time_ended=T0 + 30_000))  # late
+    assert set(s.calls) == {"at-once", "again"}
+    assert s.agents["1001"]["state"] == "ringing" and s.agents["1002"]["state"] == "oncall"
+
+
 def test_day_rolls_over_at_local_midnight() -> None:
     s = live()
     s.apply_agents([agent("1001"), agent("1002")], T0)
@@ -166,48 +213,57 @@ RING_GROUPS = [["1001", "1002"], ["1003"], ["1002", "1004"], ["1004"]]
 class ModelPbx:
     """A tiny PBX: flows ringing one or more extensions, answered by one, ended.
 
-    It records the webhooks it would send and answers polls from its truth."""
+    It records the webhooks it would send (with its own time of each) and answers polls
+    from its truth. Every flow comes from the same number to the same hotline, as
+    withheld numbers do: flow keys say little."""
 
     def __init__(self) -> None:
         self.legs: dict[str, dict[str, str]] = {}  # call_id -> {"ext", "state", "flow"}
         self.flows: dict[int, list[str]] = {}
-        self.sent: list[tuple[str, str, str]] = []  # (state, call_id, ext)
+        self.began: dict[int, int] = {}
+        self.sent: list[tuple[str, str, str, dict[str, Any]]] = []  # (state, call_id, ext, event fields)
         self.made = 0
 
     def busy(self, ext: str) -> bool:
         return any(leg["ext"] == ext for leg in self.legs.values())
 
-    def ring(self, group: int) -> None:
+    def ring(self, group: int, now: int) -> None:
         exts = RING_GROUPS[group]
         if any(self.busy(e) for e in exts):
             return
         self.made += 1
         legs = [f"f{self.made}" if len(exts) == 1 else f"f{self.made}-{e}" for e in exts]
         self.flows[self.made] = legs
+        self.began[self.made] = now
         for call_id, ext in zip(legs, exts, strict=True):
             self.legs[call_id] = {"ext": ext, "state": "ringing"}
-            self.sent.append(("ringing", call_id, ext))
+            self.sent.append(("ringing", call_id, ext, {"at": now}))
 
-    def answer(self, pick: int) -> None:
+    def answer(self, pick: int, now: int) -> None:
         ringing = [f for f, legs in self.flows.items() if all(self.legs[c]["state"] == "ringing" for c in legs)]
         if not ringing:
             return
         legs = self.flows[ringing[pick % len(ringing)]]
         winner = legs[pick % len(legs)]
         self.legs[winner]["state"] = "answered"
-        self.sent.append(("answered", winner, self.legs[winner]["ext"]))
+        self.sent.append(("answered", winner, self.legs[winner]["ext"], {"at": now}))
         for other in legs:
             if other != winner:
-                self.sent.append(("hangup", other, self.legs.pop(other)["ext"]))
+                self.sent.append(("hangup", other, self.legs.pop(other)["ext"], {"at": now}))
         legs[:] = [winner]
 
-    def end(self, pick: int) -> None:
+    def end(self, pick: int, now: int) -> None:
         if not self.flows:
             return
         flow = sorted(self.flows)[pick % len(self.flows)]
-        for call_id in self.flows.pop(flow):
-            self.sent.append(("hangup", call_id, self.legs.pop(call_id)["ext"]))
-        self.sent.append(("cdr", f"f{flow}", ""))
+        legs = self.flows.pop(flow)
+        answered = self.legs[legs[0]]["state"] == "answered"
+        ext = self.legs[legs[-1]]["ext"]  # the one who answered, else the last that rang
+        for call_id in legs:
+            self.sent.append(("hangup", call_id, self.legs.pop(call_id)["ext"], {"at": now}))
+        self.sent.append(("cdr", f"f{flow}", ext, {
+            "at": now, "status": "ANSWERED" if answered else "NO ANSWER", "extension": ext,
+            "time_started": self.began.pop(flow), "time_ended": now}))
 
     def agent_rows(self) -> list[Any]:
         by_ext = {leg["ext"]: (c, leg["state"]) for c, leg in self.legs.items()}
@@ -229,16 +285,16 @@ def poll(apply: Any, rows: list[Any], sent: int, now: int) -> None:
 
 ACTIONS = st.lists(st.tuples(st.sampled_from(["ring", "answer", "end", "poll_agents", "poll_calls"]),
                              st.integers(0, 3),
-                             st.sampled_from(["now", "now", "drop", "twice", "late"]),
+                             st.sampled_from(["now", "now", "drop", "twice", "late", "reversed"]),
                              st.integers(0, 4)), max_size=40)
 
 
 @settings(max_examples=250, deadline=None)
 @given(ACTIONS)
 def test_events_and_polls_in_any_order_converge_at_the_next_poll(actions: list[tuple[str, int, str, int]]) -> None:
-    """Webhooks dropped, duplicated or late, polls sent before and answered after
-    events: at any moment no ended call is back, and a poll after the dust settles
-    gives exactly the PBX's truth."""
+    """Webhooks dropped, duplicated, late or in reverse order, polls sent before and
+    answered after events: at any moment no call whose hangup (or whose own CDR) came
+    is on the board, and a poll after the dust settles gives exactly the PBX's truth."""
     pbx, s = ModelPbx(), live()
     s.apply_agents(pbx.agent_rows(), T0)
     pending: list[tuple[int, int, Any]] = []  # (due step, order, thunk)
@@ -250,10 +306,10 @@ def test_events_and_polls_in_any_order_converge_at_the_next_poll(actions: list[t
         order += 1
         pending.append((due, order, thunk))
 
-    def deliver(state: str, call_id: str, ext: str) -> Any:
+    def deliver(state: str, call_id: str, ext: str, fields: dict[str, Any]) -> Any:
         def go(now: int) -> None:
-            s.apply_event(event(state, call_id, ext=ext, at=now, received=now))
-            if state == "hangup":
+            s.apply_event(event(state, call_id, ext=ext, received=now, **fields))
+            if state in ("hangup", "cdr"):
                 ended.add(call_id)
         return go
 
@@ -261,16 +317,17 @@ def test_events_and_polls_in_any_order_converge_at_the_next_poll(actions: list[t
         now = T0 + step * STEP_MS
         before = len(pbx.sent)
         if what == "ring":
-            pbx.ring(arg)
+            pbx.ring(arg, now)
         elif what == "answer":
-            pbx.answer(arg)
+            pbx.answer(arg, now)
         elif what == "end":
-            pbx.end(arg)
+            pbx.end(arg, now)
         elif what == "poll_agents":  # asked now, answered `lag` steps later
             later(step + lag, functools.partial(poll, s.apply_agents, pbx.agent_rows(), now))
         else:
             later(step + lag, functools.partial(poll, s.apply_calls, pbx.call_rows(), now))
-        for hook in pbx.sent[before:]:
+        hooks = pbx.sent[before:]
+        for hook in reversed(hooks) if fate == "reversed" else hooks:
             if fate != "drop":
                 later(step + (lag if fate == "late" else 0), deliver(*hook))
             if fate == "twice":
@@ -278,12 +335,12 @@ def test_events_and_polls_in_any_order_converge_at_the_next_poll(actions: list[t
         for _, _, thunk in sorted(p for p in pending if p[0] <= step):
             thunk(now)
         pending = [p for p in pending if p[0] > step]
-        assert not ended & set(s.calls), "an ended call came back"
+        assert not ended & set(s.calls), "a call whose hangup or CDR came is on the board"
 
     last = T0 + (len(actions) + 10) * STEP_MS
     for _, _, thunk in sorted(pending):
         thunk(last)
-        assert not ended & set(s.calls), "an ended call came back"
+        assert not ended & set(s.calls), "a call whose hangup or CDR came is on the board"
     s.apply_agents(pbx.agent_rows(), last + 1)
     s.apply_calls(pbx.call_rows(), last + 1)
     truth_agents = {r.ext: ({"RINGING": "ringing", "ONCALL": "oncall"}.get(r.call_state, "idle"), r.call_id or None)

@@ -20,7 +20,10 @@ Merge rules
 4. Inbound calls that ring several extensions come as one leg per extension,
    each with its own call_id. Legs of one inbound flow share `flow` (hotline and
    caller); the `cdr` event carries the flow's own call_id, linked to its legs by
-   the same key.
+   the same key. A `cdr` ends, as a hangup would, the live call with its call_id
+   (a call that rang one extension: its own hangup may come after the cdr) and the
+   flow's leg at the cdr's extension that rang while the flow lasted; a key alone
+   is not enough, as a withheld or shared number can ring the hotline twice at once.
 5. An agent seen today and absent from the latest agent poll is `offline`. At
    local midnight (`pbx.timezone`) offline agents from yesterday are forgotten and
    the day's figures start again.
@@ -134,9 +137,10 @@ class LiveState:
         ops += self._roll_day(ev.received)
         new_phase = PHASES[ev.state]
         if ev.state == "cdr":
-            if self.stats.add_cdr_event(ev):
-                ops += self._refresh_stats(ev.received)
             self._set_phase(ev.call_id, new_phase, ev.received)
+            ended = self._end_flow(ev)
+            if self.stats.add_cdr_event(ev) or ended:
+                ops += ended + self._refresh_stats(ev.received)
             return ops
         if self.phase(ev.call_id) >= new_phase:
             return ops  # duplicate or late: phases never move back
@@ -178,6 +182,27 @@ class LiveState:
                    peer=_peer(ev.direction, ev.from_number, ev.to_number))
         self._agent_touched[ext] = ev.received
         return self._put_agent(rec)
+
+    def _end_flow(self, ev: CallEvent) -> list[Op]:
+        """A flow's CDR ends its legs still on the board, as their hangup would (rule 4).
+
+        Legs it cannot tie to the flow for sure wait for their own hangup or the next poll.
+        """
+        ended = min(ev.time_ended or ev.at, ev.at)
+        ops: list[Op] = []
+        if ev.call_id in self.calls:
+            ops += self._end_call(ev.call_id, ended, ev.received)
+        ext = ev.extension or ev.to_number
+        if (ev.direction != "inbound" or not ev.from_number or not ext
+                or ev.time_started is None or ev.time_ended is None):
+            return ops
+        key = flow_key(ev.hotline, ev.from_number)
+        for call_id, call in list(self.calls.items()):
+            if (call["flow"] == key and call["agent"] == ext
+                    and ev.time_started <= call["started_at"] < ev.time_ended):
+                self._set_phase(call_id, HANGUP, ev.received)
+                ops += self._end_call(call_id, ended, ev.received)
+        return ops
 
     def _end_call(self, call_id: str, at: int, received: int) -> list[Op]:
         ops: list[Op] = []
