@@ -26,7 +26,8 @@ from wallboard.paths import web_dir
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink", "v8.execute"]
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink", "blink.user_timing",
+                    "v8.execute"]
 
 
 def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate: int = 50,
@@ -91,17 +92,30 @@ def static_server() -> Iterator[str]:
 
 
 def headline(r: dict[str, Any]) -> str:
+    """One line of a run's figures (the page's JSON has them all)."""
     if "frame_ms" not in r:
         return json.dumps(r)
     lt, fr, tk = r["long_tasks"], r["frame_ms"], r["tick_frame_ms"]
-    steady = r.get("long_tasks_steady", {}).get("count", "?")
-    wait = r.get("change_to_frame_ms", {})
-    return (f"long tasks {lt['count']} (mean {lt['mean']:.0f} ms, max {lt['max']:.0f} ms; after 1 s: {steady}); "
-            f"{r['changes_per_second']}/{r['changes_per_second_target']} changes/s; "
-            f"frame p50 {fr['p50']:.2f} p99 {fr['p99']:.2f} max {fr['max']:.1f} ms; "
-            f"tick frame p50 {tk['p50']:.1f} max {tk['max']:.1f} ms; "
-            f"change to frame p50 {wait.get('p50', 0):.0f} p99 {wait.get('p99', 0):.0f} ms; "
-            f"initial {r['initial_render_ms']} ms")
+    parts = [
+        f"long tasks {lt['count']} (mean {lt['mean']:.0f} ms, max {lt['max']:.0f} ms; "
+        f"after 1 s: {r.get('long_tasks_steady', {}).get('count', '?')})",
+        f"{r['changes_per_second']}/{r['changes_per_second_target']} changes/s",
+        f"script: frame p50 {fr['p50']:.1f} p99 {fr['p99']:.1f} ms, "
+        f"tick frame p50 {tk['p50']:.1f} max {tk['max']:.1f} ms",
+    ]
+    if "frame_total_ms" in r:
+        ft, tt = r["frame_total_ms"], r["tick_frame_total_ms"]
+        parts.append(f"with rendering: frame p50 {ft['p50']:.1f} p99 {ft['p99']:.1f} ms, "
+                     f"tick frame p50 {tt['p50']:.1f} max {tt['max']:.1f} ms")
+    if "change_to_frame_ms" in r:
+        wait = r["change_to_frame_ms"]
+        parts.append(f"change to frame p50 {wait['p50']:.0f} p99 {wait['p99']:.0f} ms")
+    parts.append(f"initial {r['initial_render_ms']} ms")
+    if r.get("check"):
+        parts.append("check " + ", ".join(f"{k} {v}" for k, v in r["check"].items()))
+    if r.get("page_errors"):
+        parts.append(f"PAGE ERRORS {r['page_errors']}")
+    return "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
