@@ -81,21 +81,29 @@ function tileProto() {
   return tile;
 }
 
+// A call is a row of a div "table" (ARIA roles, no <table>): a fixed-height,
+// contained box, so a call coming, going or ticking lays out that row alone.
 function rowProto(withActions) {
-  const tr = el('tr', 'call');
-  for (const cls of ['c-dir', 'c-from', 'c-to', 'c-agent', 'c-state', 'c-dur num']) tr.append(el('td', cls));
-  tr.children[5].setAttribute('data-timer', '');
+  const row = el('div', 'call');
+  row.setAttribute('role', 'row');
+  for (const cls of ['c-dir', 'c-from', 'c-to', 'c-agent', 'c-state', 'c-dur num']) {
+    const cell = el('span', cls);
+    cell.setAttribute('role', 'cell');
+    row.append(cell);
+  }
+  row.children[5].setAttribute('data-timer', '');
   if (withActions) {
-    const td = el('td', 'c-actions');
+    const cell = el('span', 'c-actions');
+    cell.setAttribute('role', 'cell');
     for (const action of Object.keys(ACTION_WORDS)) {
       const b = el('button', `btn btn-sm act-${action}`);
       b.type = 'button';
       b.dataset.action = action;
-      td.append(b);
+      cell.append(b);
     }
-    tr.append(td);
+    row.append(cell);
   }
-  return tr;
+  return row;
 }
 
 export class Renderer {
