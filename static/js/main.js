@@ -26,6 +26,8 @@ const renderer = new Renderer(root, store, {
   sort: kiosk ? 'ext' : remember('wb.sort', 'state'),
   filterState: kiosk ? 'all' : remember('wb.filter', 'all'),
   onWarn: boot.actions ? alertSound : null,
+  // The TV never scrolls and steps its density by measuring the whole grid (kiosk.js).
+  windowed: !kiosk,
 });
 
 let resyncing = false;

@@ -1,10 +1,16 @@
 // Keyed DOM updates, batched once per animation frame. Each agent has one
 // tile and each call one row, created once and then changed in place; PBX
-// text only ever goes in through textContent.
+// text only ever goes in through textContent. Every tile and row is in the
+// DOM and up to date, but in a long list only those near the screen are
+// displayed (windowing.js), and only displayed timers are rewritten.
+//
+// A frame reads the layout once, first (where the lists are on screen), then
+// only writes, and writes a text or attribute only when it changes.
 
 import { t, fmtInt, fmtDuration, fmtClock, fmtAge, hourOf } from './i18n.js';
 import { serverNow } from './clock.js';
 import { drawHourly, drawStatus } from './charts.js';
+import { ListWindow, follow } from './windowing.js';
 
 const STATE_RANK = { ringing: 0, oncall: 1, idle: 2, offline: 3 };
 const STATE_WORDS = {
@@ -56,15 +62,19 @@ function setAttr(node, name, value) {
   }
 }
 
+const hide = (item) => { item.el.hidden = true; };
+
 function tileProto() {
   const tile = el('article', 'agent');
   tile.setAttribute('role', 'listitem');
+  tile.hidden = true; // until the window displays it
   const head = el('div', 'agent-head');
   head.append(el('span', 'agent-name'), el('span', 'agent-ext'));
   const state = el('div', 'agent-state');
   const word = el('span', 'state-word');
   const timer = el('span', 'agent-timer');
   timer.setAttribute('data-timer', '');
+  timer.append(document.createTextNode('')); // changed in place each second: no new node
   state.append(word, timer);
   const peer = el('div', 'agent-peer');
   const dir = el('span', 'agent-dir');
@@ -86,12 +96,14 @@ function tileProto() {
 function rowProto(withActions) {
   const row = el('div', 'call');
   row.setAttribute('role', 'row');
+  row.hidden = true; // until the window displays it
   for (const cls of ['c-dir', 'c-from', 'c-to', 'c-agent', 'c-state', 'c-dur num']) {
     const cell = el('span', cls);
     cell.setAttribute('role', 'cell');
     row.append(cell);
   }
   row.children[5].setAttribute('data-timer', '');
+  row.children[5].append(document.createTextNode(''));
   if (withActions) {
     const cell = el('span', 'c-actions');
     cell.setAttribute('role', 'cell');
@@ -140,8 +152,27 @@ export class Renderer {
     this.rowProto = rowProto(!!opts.actions);
     this.tiles = new Map();
     this.rows = new Map();
-    this.ranks = new Map();
     this.ranksDirty = true;
+    // Tiles that pass the filter, in display order; the ones displayed now, and
+    // of those the ones on screen, whose timers are kept current.
+    this.sorted = [];
+    this.sortedDirty = true;
+    this.shownTiles = new Set();
+    this.seenTiles = new Set();
+    // Rows in display order (the DOM's: by start), and the same two sets.
+    this.rowList = [];
+    this.rowListDirty = true;
+    this.shownRows = new Set();
+    this.seenRows = new Set();
+    this.agentWindow = new ListWindow(this.grid, null, opts.windowed);
+    this.callWindow = new ListWindow(this.callsBody, this.callsBody && this.callsBody.closest('.table-wrap'),
+      opts.windowed);
+    if (opts.windowed) {
+      // Scrolling the page or the calls list shows other items (capture: element scrolls do not bubble).
+      const onScroll = () => this.schedule();
+      document.addEventListener('scroll', onScroll, { capture: true, passive: true });
+      window.addEventListener('resize', onScroll, { passive: true });
+    }
     this.connected = false;
     this.pending = false;
     this.tickDue = true;
@@ -183,9 +214,11 @@ export class Renderer {
   flush() {
     this.pending = false;
     const started = performance.now();
+    // The one layout read of the frame, before any write.
+    this.agentWindow.measure();
+    this.callWindow.measure();
     const dirty = this.store.takeDirty();
     const now = serverNow();
-    const agentsChanged = dirty.all || dirty.agents.size > 0;
     if (dirty.all) {
       this.syncAll(now);
     } else {
@@ -196,8 +229,14 @@ export class Renderer {
     }
     if (this.ranksDirty) this.applyRanks();
     if (this.filterDirty) this.applyFilter();
-    if (agentsChanged || this.filterDirty) this.renderCount();
     this.filterDirty = false;
+    if (this.sortedDirty) {
+      this.sortTiles();
+      this.renderCount();
+    }
+    this.showTiles(now);
+    if (this.rowListDirty) this.listRows();
+    this.showRows(now);
     if (dirty.all || dirty.calls.size) this.callsEmpty.hidden = this.rows.size > 0;
     if (dirty.all || dirty.keys.has('domain')) setText(this.domainEl, this.store.domain || '');
     const hour = hourOf(now);
@@ -219,23 +258,13 @@ export class Renderer {
   // ---- agents ------------------------------------------------------------
 
   syncAll(now) {
-    for (const [ext, tile] of this.tiles) {
-      if (!this.store.agents.has(ext)) {
-        tile.el.remove();
-        this.tiles.delete(ext);
-      }
-    }
+    for (const ext of this.tiles.keys()) if (!this.store.agents.has(ext)) this.removeTile(ext);
     const frag = document.createDocumentFragment();
     for (const ext of this.store.agents.keys()) this.upsertTile(ext, now, frag);
     this.grid.append(frag);
     this.ranksDirty = true;
     this.filterDirty = true;
-    for (const [id, row] of this.rows) {
-      if (!this.store.calls.has(id)) {
-        row.el.remove();
-        this.rows.delete(id);
-      }
-    }
+    for (const id of this.rows.keys()) if (!this.store.calls.has(id)) this.removeRow(id);
     const calls = [...this.store.calls.values()].sort((a, b) => (a.started_at || 0) - (b.started_at || 0));
     for (const c of calls) this.upsertRow(String(c.call_id), now);
   }
@@ -244,11 +273,7 @@ export class Renderer {
     const agent = this.store.agents.get(ext);
     let tile = this.tiles.get(ext);
     if (!agent) {
-      if (tile) {
-        tile.el.remove();
-        this.tiles.delete(ext);
-        this.ranksDirty = true;
-      }
+      if (tile) this.removeTile(ext);
       return;
     }
     if (!tile) {
@@ -256,16 +281,18 @@ export class Renderer {
       node.dataset.agent = ext;
       const [head, state, peer, mon] = node.children;
       tile = {
-        el: node, name: head.children[0], ext: head.children[1], word: state.children[0],
-        timer: state.children[1], dir: peer.children[0], peer: peer.children[1],
-        warnBadge: peer.children[2], mon, agent: null, timerText: '', warn: false, order: null,
+        el: node, name: head.children[0], extEl: head.children[1], word: state.children[0],
+        timer: state.children[1].firstChild, dir: peer.children[0], peer: peer.children[1],
+        warnBadge: peer.children[2], mon, agent: null, timerText: '', warn: false,
+        rank: 0, order: null, match: false, slot: -1, shown: false, seen: false,
       };
-      setText(tile.ext, ext);
+      setText(tile.extEl, ext);
       setText(tile.warnBadge, t('warn.long'));
       this.markFresh(node, this.agentFresh);
       this.tiles.set(ext, tile);
       (parent || this.grid).append(node);
       this.ranksDirty = true;
+      this.sortedDirty = true;
     }
     const prev = tile.agent;
     tile.agent = agent;
@@ -289,13 +316,27 @@ export class Renderer {
     this.timeTile(tile, now);
   }
 
-  timeTile(tile, now) {
+  removeTile(ext) {
+    const tile = this.tiles.get(ext);
+    tile.el.remove();
+    this.tiles.delete(ext);
+    this.shownTiles.delete(tile);
+    this.seenTiles.delete(tile);
+    this.ranksDirty = true;
+    this.sortedDirty = true;
+  }
+
+  // The warning is kept for every tile (it may sound); the text for those on
+  // screen, and once for each tile as it is displayed.
+  timeTile(tile, now, force) {
     const a = tile.agent;
     const secs = a.since ? (now - a.since) / 1000 : null;
-    const text = a.state === 'offline' || secs == null ? '' : fmtDuration(secs);
-    if (text !== tile.timerText) {
-      tile.timerText = text;
-      tile.timer.textContent = text;
+    if (tile.seen || force) {
+      const text = a.state === 'offline' || secs == null ? '' : fmtDuration(secs);
+      if (text !== tile.timerText) {
+        tile.timerText = text;
+        tile.timer.data = text;
+      }
     }
     const warn = secs != null && ((a.state === 'ringing' && secs > this.th.ringing_warn)
       || (a.state === 'oncall' && secs > this.th.oncall_warn));
@@ -324,11 +365,12 @@ export class Renderer {
   // CSS `order` places a tile without moving DOM nodes, so a state change
   // re-sorts one tile instead of the whole grid.
   orderTile(tile) {
-    const rank = tile.rank ?? 0;
-    const order = this.sort === 'state' ? STATE_RANK[tile.agent.state] * RANK_SPAN + rank : rank;
+    const rank = tile.rank;
+    const order = this.sort === 'state' ? (STATE_RANK[tile.agent.state] ?? 3) * RANK_SPAN + rank : rank;
     if (order !== tile.order) {
       tile.order = order;
       tile.el.style.order = String(order);
+      this.sortedDirty = true;
     }
   }
 
@@ -342,17 +384,41 @@ export class Renderer {
   }
 
   filterTile(tile) {
-    const hidden = !this.matches(tile.agent);
-    if (tile.el.hidden !== hidden) tile.el.hidden = hidden;
+    const match = this.matches(tile.agent);
+    if (match !== tile.match) {
+      tile.match = match;
+      this.sortedDirty = true;
+    }
   }
 
   applyFilter() {
     for (const tile of this.tiles.values()) this.filterTile(tile);
   }
 
+  sortTiles() {
+    this.sortedDirty = false;
+    const list = [];
+    for (const tile of this.tiles.values()) {
+      tile.slot = -1;
+      if (tile.match) list.push(tile);
+    }
+    list.sort((a, b) => a.order - b.order);
+    list.forEach((tile, i) => { tile.slot = i; });
+    this.sorted = list;
+  }
+
+  // Display the tiles in the window, hide the others (filtered out or far off screen).
+  showTiles(now) {
+    const r = this.agentWindow.range(this.sorted.length);
+    follow(this.sorted, r.start, r.end, this.shownTiles, 'shown', (tile) => {
+      tile.el.hidden = false;
+      this.timeTile(tile, now, true);
+    }, hide);
+    follow(this.sorted, r.seenStart, r.seenEnd, this.seenTiles, 'seen', (tile) => this.timeTile(tile, now));
+  }
+
   renderCount() {
-    let shown = 0;
-    for (const tile of this.tiles.values()) if (!tile.el.hidden) shown += 1;
+    const shown = this.sorted.length;
     const total = this.tiles.size;
     if (this.count) setText(this.count, t('agents.count', { shown: fmtInt(shown), total: fmtInt(total) }));
     this.agentsEmpty.hidden = shown > 0 || total === 0;
@@ -364,10 +430,7 @@ export class Renderer {
     const call = this.store.calls.get(id);
     let row = this.rows.get(id);
     if (!call) {
-      if (row) {
-        row.el.remove();
-        this.rows.delete(id);
-      }
+      if (row) this.removeRow(id);
       return;
     }
     if (!row) {
@@ -375,12 +438,14 @@ export class Renderer {
       node.dataset.call = id;
       const c = node.children;
       row = {
-        el: node, dir: c[0], from: c[1], to: c[2], agentCell: c[3], state: c[4], timer: c[5],
+        el: node, dir: c[0], from: c[1], to: c[2], agentCell: c[3], state: c[4], timer: c[5].firstChild,
         buttons: c[6] ? [...c[6].children] : [], call: null, timerText: '', warn: false, agent: null,
+        slot: -1, shown: false, seen: false,
       };
       this.markFresh(node, this.callFresh);
       this.rows.set(id, row);
       this.callsBody.append(node);
+      this.rowListDirty = true;
     }
     row.call = call;
     row.agent = call.agent != null ? String(call.agent) : null;
@@ -402,14 +467,41 @@ export class Renderer {
     this.timeRow(row, now);
   }
 
-  timeRow(row, now) {
+  removeRow(id) {
+    const row = this.rows.get(id);
+    row.el.remove();
+    this.rows.delete(id);
+    this.shownRows.delete(row);
+    this.seenRows.delete(row);
+    this.rowListDirty = true;
+  }
+
+  // The Map keeps insertion order, which is the DOM's.
+  listRows() {
+    this.rowListDirty = false;
+    this.rowList = [...this.rows.values()];
+    this.rowList.forEach((row, i) => { row.slot = i; });
+  }
+
+  showRows(now) {
+    const r = this.callWindow.range(this.rowList.length);
+    follow(this.rowList, r.start, r.end, this.shownRows, 'shown', (row) => {
+      row.el.hidden = false;
+      this.timeRow(row, now, true);
+    }, hide);
+    follow(this.rowList, r.seenStart, r.seenEnd, this.seenRows, 'seen', (row) => this.timeRow(row, now));
+  }
+
+  timeRow(row, now, force) {
     const c = row.call;
     const from = c.state === 'answered' && c.answered_at ? c.answered_at : c.started_at;
     const secs = from ? (now - from) / 1000 : null;
-    const text = fmtDuration(secs);
-    if (text !== row.timerText) {
-      row.timerText = text;
-      row.timer.textContent = text;
+    if (row.seen || force) {
+      const text = fmtDuration(secs);
+      if (text !== row.timerText) {
+        row.timerText = text;
+        row.timer.data = text;
+      }
     }
     const warn = secs != null && ((c.state === 'ringing' && secs > this.th.ringing_warn)
       || (c.state === 'answered' && secs > this.th.oncall_warn));
