@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tests.factories import T0, clock, event
 from wallboard.pbx.models import Cdr
-from wallboard.stats import DayStats
+from wallboard.stats import DayStats, WaitingCallers, waiting_of
 
 HOUR = 3_600_000
 
@@ -54,7 +54,7 @@ def test_figures_and_waiting_callers() -> None:
     calls = {"c1": {"call_id": "c1", "direction": "inbound", "flow": "h|x", "state": "ringing", "started_at": T0},
              "c2": {"call_id": "c2", "direction": "inbound", "flow": "h|x", "state": "ringing", "started_at": T0 - 9},
              "c3": {"call_id": "c3", "direction": "outbound", "flow": None, "state": "ringing", "started_at": 1}}
-    figures = stats.to_json(calls, T0)
+    figures = stats.to_json(waiting_of(calls))
     assert figures["service_level"] == 50.0 and figures["answer_rate"] == 50.0
     assert figures["avg_talk_seconds"] == 60.0
     assert figures["calls_per_hour"][7:9] == [1, 1] and sum(figures["answered_per_hour"]) == 1
@@ -64,9 +64,9 @@ def test_figures_and_waiting_callers() -> None:
 def test_figures_already_handed_out_do_not_change_with_later_cdrs() -> None:
     stats = DayStats(clock(), sla_seconds=20, now_ms=T0)
     stats.add_cdrs([cdr("a", T0, T0 + 5_000, T0 + 65_000)])
-    before = stats.to_json({}, T0)
+    before = stats.to_json((0, None))
     stats.add_cdrs([cdr("b", T0, T0 + 5_000, T0 + 65_000)])
-    after = stats.to_json({}, T0)
+    after = stats.to_json((0, None))
     assert before["calls_per_hour"][7] == 1 and after["calls_per_hour"][7] == 2
 
 
@@ -98,5 +98,36 @@ def test_figures_counted_as_flows_come_equal_a_pass_over_the_day(steps: list[Any
             stats.add_cdr_event(event("cdr", f"f{n}", direction=direction,
                                       status="ANSWERED" if answered is not None else "NO ANSWER",
                                       time_started=started, time_answered=answered, time_ended=ended))
-        figures = stats.to_json({}, now)
+        figures = stats.to_json((0, None))
         assert {k: v for k, v in figures.items() if k not in ("waiting", "longest_wait_since")} == recomputed(stats)
+
+
+LEG_CHANGES = st.lists(st.tuples(
+    st.sampled_from(["put", "put", "answer", "remove"]),
+    st.integers(0, 7),  # call id
+    st.sampled_from(["f1", "f2", "f3", None]),  # flow (None: a call of its own)
+    st.sampled_from(["inbound", "inbound", "outbound"]),
+    st.integers(0, 50),  # started
+), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(LEG_CHANGES)
+def test_waiting_callers_kept_as_calls_change_equal_one_pass_over_the_calls(changes: list[Any]) -> None:
+    calls: dict[str, dict[str, Any]] = {}
+    kept = WaitingCallers()
+    for what, n, flow, direction, started in changes:
+        call_id = f"c{n}"
+        if what == "remove":
+            calls.pop(call_id, None)
+            kept.remove(call_id)
+            continue
+        old = calls.get(call_id)
+        call = dict(old) if old and what == "answer" else {
+            "call_id": call_id, "direction": direction, "flow": flow, "state": "ringing", "started_at": started}
+        if what == "answer":
+            call["state"] = "answered"
+        calls[call_id] = call
+        kept.put(call)
+        assert kept.figures() == waiting_of(calls)
+    assert kept.figures() == waiting_of(calls)

@@ -42,7 +42,7 @@ from typing import Any
 from wallboard.patches import Op, del_op, object_op, record_op, set_op
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
 from wallboard.pbx.times import PbxTime
-from wallboard.stats import DayStats
+from wallboard.stats import DayStats, WaitingCallers
 
 PHASES = {"ringing": 1, "answered": 2, "hangup": 3, "cdr": 4}
 ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
@@ -105,7 +105,8 @@ class LiveState:
         self._call_touched: dict[str, int] = {}
         self._phase: dict[str, tuple[int, int]] = {}  # call_id -> (phase, when)
         self._day_start = clock.day_start_ms(now_ms)
-        self._stats_json = self.stats.to_json(self.calls, now_ms)
+        self.waiting = WaitingCallers()
+        self._stats_json = self.stats.to_json(self.waiting.figures())
 
     # ---- reading -------------------------------------------------------------
 
@@ -209,15 +210,17 @@ class LiveState:
         call = self.calls.pop(call_id, None)
         self._call_touched.pop(call_id, None)
         if call is not None:
+            self.waiting.remove(call_id)
             ops.append(del_op("calls", call_id))
         if self.monitors.pop(call_id, None) is not None:
             ops.append(set_op("monitors", list(self.monitors.values())))
-        for ext, agent in self.agents.items():
-            if agent["call_id"] == call_id:
-                rec = dict(agent, state="idle", since=at, call_id=None, direction=None, peer=None)
-                self._agent_touched[ext] = received
-                ops += self._put_agent(rec)
-                break
+        ext = call.get("agent") if call else None
+        if ext is None or self.agents.get(ext, {}).get("call_id") != call_id:  # not where the call says
+            ext = next((e for e, a in self.agents.items() if a["call_id"] == call_id), None)
+        if ext is not None:
+            rec = dict(self.agents[ext], state="idle", since=at, call_id=None, direction=None, peer=None)
+            self._agent_touched[ext] = received
+            ops += self._put_agent(rec)
         return ops
 
     # ---- polls ---------------------------------------------------------------
@@ -428,10 +431,11 @@ class LiveState:
         ops = record_op("calls", call["call_id"], self.calls.get(call["call_id"]), call)
         if ops:
             self.calls[call["call_id"]] = call
+            self.waiting.put(call)
         return ops
 
     def _refresh_stats(self, now: int) -> list[Op]:
-        fresh = self.stats.to_json(self.calls, now)
+        fresh = self.stats.to_json(self.waiting.figures())
         ops = object_op("stats", self._stats_json, fresh)
         self._stats_json = fresh
         return ops

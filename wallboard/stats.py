@@ -9,6 +9,7 @@ midnight, so the figures are right across restarts without being stored.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -115,13 +116,65 @@ class DayStats:
             }
         return self._flow_json
 
-    def to_json(self, calls: Mapping[str, Mapping[str, Any]], now: int) -> dict[str, Any]:
-        waiting, longest = _waiting(calls)
-        return {**self._flow_figures(), "waiting": waiting, "longest_wait_since": longest}
+    def to_json(self, waiting: tuple[int, int | None]) -> dict[str, Any]:
+        """The day's figures, with `waiting` (callers, earliest start) from `WaitingCallers`."""
+        return {**self._flow_figures(), "waiting": waiting[0], "longest_wait_since": waiting[1]}
 
 
-def _waiting(calls: Mapping[str, Mapping[str, Any]]) -> tuple[int, int | None]:
-    """Inbound callers ringing and not yet answered by anyone (legs grouped by flow)."""
+class WaitingCallers:
+    """Inbound callers ringing and not yet answered by anyone, ring-group legs grouped
+    by flow, kept as calls are put and removed: a webhook costs a few dictionary
+    operations, not a pass over every live call (a queue can hold hundreds)."""
+
+    def __init__(self) -> None:
+        self._flow_of: dict[str, str] = {}  # call_id -> flow key
+        self._legs: dict[str, dict[str, tuple[bool, int]]] = {}  # flow -> {call_id: (answered, started)}
+        self._since: dict[str, int] = {}  # waiting flow -> its earliest leg's start
+        self._heap: list[tuple[int, str]] = []  # (since, flow); entries _since no longer agrees with are stale
+
+    def put(self, call: Mapping[str, Any]) -> None:
+        call_id = call["call_id"]
+        self.remove(call_id)
+        if call["direction"] != "inbound":
+            return
+        key = call.get("flow") or call_id
+        self._flow_of[call_id] = key
+        self._legs.setdefault(key, {})[call_id] = (call["state"] == "answered", call["started_at"])
+        self._settle(key)
+
+    def remove(self, call_id: str) -> None:
+        key = self._flow_of.pop(call_id, None)
+        if key is None:
+            return
+        legs = self._legs[key]
+        del legs[call_id]
+        if not legs:
+            del self._legs[key]
+        self._settle(key)
+
+    def _settle(self, key: str) -> None:
+        legs = self._legs.get(key)
+        if not legs or any(answered for answered, _ in legs.values()):
+            self._since.pop(key, None)
+            return
+        since = min(started for _, started in legs.values())
+        if self._since.get(key) != since:
+            self._since[key] = since
+            heapq.heappush(self._heap, (since, key))
+            if len(self._heap) > 2 * len(self._since) + 64:  # mostly stale: start over
+                self._heap = [(s, k) for k, s in self._since.items()]
+                heapq.heapify(self._heap)
+
+    def figures(self) -> tuple[int, int | None]:
+        """(callers waiting, when the longest wait began)."""
+        heap = self._heap
+        while heap and self._since.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return len(self._since), (heap[0][0] if heap else None)
+
+
+def waiting_of(calls: Mapping[str, Mapping[str, Any]]) -> tuple[int, int | None]:
+    """`WaitingCallers.figures` in one pass over the calls (the definition; tests use it)."""
     flows: dict[str, tuple[bool, int]] = {}
     for c in calls.values():
         if c["direction"] != "inbound":
