@@ -347,6 +347,11 @@ def test_events_and_polls_in_any_order_converge_at_the_next_poll(actions: list[t
                     for r in pbx.agent_rows()}
     assert {e: (a["state"], a["call_id"]) for e, a in s.agents.items()} == truth_agents
     assert {c: v["state"] for c, v in s.calls.items()} == {c: leg["state"] for c, leg in pbx.legs.items()}
+    on_call: dict[str, set[str]] = {}  # the index of agents by call, against the records
+    for ext, a in s.agents.items():
+        if a["call_id"] is not None:
+            on_call.setdefault(a["call_id"], set()).add(ext)
+    assert s._on_call == on_call
 
 
 @settings(max_examples=150, deadline=None)

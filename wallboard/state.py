@@ -105,6 +105,7 @@ class LiveState:
         self._call_touched: dict[str, int] = {}
         self._phase: dict[str, tuple[int, int]] = {}  # call_id -> (phase, when)
         self._day_start = clock.day_start_ms(now_ms)
+        self._on_call: dict[str, set[str]] = {}  # call_id -> the agents whose record shows it
         self.waiting = WaitingCallers()
         self._stats_json = self.stats.to_json(self.waiting.figures())
 
@@ -214,10 +215,9 @@ class LiveState:
             ops.append(del_op("calls", call_id))
         if self.monitors.pop(call_id, None) is not None:
             ops.append(set_op("monitors", list(self.monitors.values())))
-        ext = call.get("agent") if call else None
-        if ext is None or self.agents.get(ext, {}).get("call_id") != call_id:  # not where the call says
-            ext = next((e for e, a in self.agents.items() if a["call_id"] == call_id), None)
-        if ext is not None:
+        on = self._on_call.get(call_id)
+        if on:
+            ext = call["agent"] if call and call.get("agent") in on else min(on)
             rec = dict(self.agents[ext], state="idle", since=at, call_id=None, direction=None, peer=None)
             self._agent_touched[ext] = received
             ops += self._put_agent(rec)
@@ -422,9 +422,21 @@ class LiveState:
     # Records are replaced, never changed in place: the old one is what screens have.
 
     def _put_agent(self, rec: dict[str, Any]) -> list[Op]:
-        ops = record_op("agents", rec["ext"], self.agents.get(rec["ext"]), rec)
+        ext = rec["ext"]
+        old = self.agents.get(ext)
+        ops = record_op("agents", ext, old, rec)
         if ops:
-            self.agents[rec["ext"]] = rec
+            self.agents[ext] = rec
+            was = old["call_id"] if old else None
+            if was != rec["call_id"]:
+                if was is not None:
+                    on = self._on_call.get(was)
+                    if on is not None:
+                        on.discard(ext)
+                        if not on:
+                            del self._on_call[was]
+                if rec["call_id"] is not None:
+                    self._on_call.setdefault(rec["call_id"], set()).add(ext)
         return ops
 
     def _put_call(self, call: dict[str, Any]) -> list[Op]:
