@@ -60,12 +60,10 @@ def test_check_with_an_unreachable_pbx_exits_1(tmp_path: Path) -> None:
     assert "FAIL PBX: cannot reach" in out
 
 
-def test_forwarded_headers_are_believed_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forwarded_headers_are_believed_only_from_trusted_proxies() -> None:
     app = Starlette()
-    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
     config = _uvicorn_config(app, "127.0.0.1", free_port())
     assert config.proxy_headers is False
-    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
-    config = _uvicorn_config(app, "127.0.0.1", free_port())
+    config = _uvicorn_config(app, "127.0.0.1", free_port(), ["127.0.0.1", "10.0.0.2"])
     assert config.proxy_headers is True
-    assert config.forwarded_allow_ips == "127.0.0.1"
+    assert config.forwarded_allow_ips == "127.0.0.1,10.0.0.2"

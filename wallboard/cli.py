@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import sys
 from collections.abc import Callable
@@ -33,12 +32,11 @@ def _settings(path: str | None) -> Settings:
         sys.exit(2)
 
 
-def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
+def _uvicorn_config(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None) -> uvicorn.Config:
     # ws pings find dead sockets; the graceful timeout lets webhooks in flight finish.
-    # X-Forwarded-For is believed only from the proxies named in FORWARDED_ALLOW_IPS
-    # (uvicorn's own variable; unset: from nobody, so the audit log's client
-    # address cannot be forged by a header).
-    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
+    # X-Forwarded-For is believed only from `server.trusted_proxies` (none: from
+    # nobody, so the audit log's client address cannot be forged by a header).
+    trusted = ",".join(trusted_proxies or [])
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                           ws_ping_interval=20.0, ws_ping_timeout=20.0, ws_per_message_deflate=False,
                           timeout_graceful_shutdown=5, lifespan="on",
@@ -59,8 +57,8 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _server(app: Any, host: str, port: int) -> uvicorn.Server:
-    return _Server(_uvicorn_config(app, host, port))
+def _server(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None) -> uvicorn.Server:
+    return _Server(_uvicorn_config(app, host, port, trusted_proxies))
 
 
 @click.group()
@@ -79,7 +77,8 @@ def serve(config_path: str | None) -> None:
     setup_logging(settings.server.log_format, settings.secrets())
     log.info("wallboard on %s (config %s, PBX %s)", settings.server.public_url, settings.source,
              settings.pbx.base_url)
-    _server(create_app(settings), settings.server.host, settings.server.port).run()
+    _server(create_app(settings), settings.server.host, settings.server.port,
+            settings.server.trusted_proxies).run()
 
 
 def _sim_options(**kw: Any) -> Any:
@@ -145,7 +144,8 @@ def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
                            api_key=settings.pbx.api_key or None, **kw)
     servers = [
         _server(create_sim_app(options), options.host, options.port),
-        _server(create_app(settings), settings.server.host, settings.server.port),
+        _server(create_app(settings), settings.server.host, settings.server.port,
+                settings.server.trusted_proxies),
     ]
     click.echo(f"\n  Wallboard demo: {settings.server.public_url}/"
                f"\n  TV layout:      {settings.server.public_url}/?kiosk=1"

@@ -47,6 +47,8 @@ KEYS: dict[str, tuple[Key, ...]] = {
         Key("log_format", str, "plain", "Log lines as 'plain' text or 'json'.",
             choices=("plain", "json")),
         Key("ws_queue_size", int, 64, "Patches queued per screen before it gets a snapshot instead."),
+        Key("trusted_proxies", list, [],
+            "Addresses whose X-Forwarded-For is believed (the reverse proxy, e.g. 127.0.0.1); none: no one's."),
     ),
     "pbx": (
         Key("base_url", str, "http://127.0.0.1:8100", "The PBX API base URL, with scheme."),
@@ -110,6 +112,7 @@ class ServerSettings:
     metrics_public: bool
     log_format: str
     ws_queue_size: int
+    trusted_proxies: list[str]
 
 
 @dataclass(frozen=True)

@@ -87,33 +87,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     public = f"https://127.0.0.1:{https_port}"
     (tmp / "site.conf").write_text(site_for(tmp, https_port, http_port, upstream))
     (tmp / "nginx.conf").write_text(nginx_conf(tmp, tmp / "site.conf"))
-    env_before = os.environ.get("FORWARDED_ALLOW_IPS")
-    os.environ["FORWARDED_ALLOW_IPS"] = "127.0.0.1"  # as the systemd unit sets it
-    try:
-        with sim_server(tmp, "--agents", "4", "--seed", "6", "--rate", "0") as sim, \
-                wallboard_server(tmp, sim.url, port=upstream, auth_mode="none", webhook_secret=SECRET,
-                                 server_public_url=public, auth_kiosk_tokens=KIOSK) as wb:
-            with (tmp / "error.log").open("ab") as errors:  # nginx keeps its own copy
-                nginx = subprocess.Popen([str(NGINX), "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
-                                         stdout=subprocess.DEVNULL, stderr=errors)
-            try:
-                proxy = Proxy(public, f"http://127.0.0.1:{http_port}", tmp / "cert.pem", tmp / "access.log")
+    with sim_server(tmp, "--agents", "4", "--seed", "6", "--rate", "0") as sim, \
+            wallboard_server(tmp, sim.url, port=upstream, auth_mode="none", webhook_secret=SECRET,
+                             server_public_url=public, auth_kiosk_tokens=KIOSK,
+                             server_trusted_proxies="127.0.0.1") as wb:
+        with (tmp / "error.log").open("ab") as errors:  # nginx keeps its own copy
+            nginx = subprocess.Popen([str(NGINX), "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            proxy = Proxy(public, f"http://127.0.0.1:{http_port}", tmp / "cert.pem", tmp / "access.log")
 
-                def up() -> bool:
-                    if nginx.poll() is not None:
-                        raise AssertionError((tmp / "error.log").read_text(errors="replace"))
-                    return httpx.get(public + "/readyz", verify=proxy.tls()).status_code == 200
+            def up() -> bool:
+                if nginx.poll() is not None:
+                    raise AssertionError((tmp / "error.log").read_text(errors="replace"))
+                return httpx.get(public + "/readyz", verify=proxy.tls()).status_code == 200
 
-                wait_until(up, 20, what="the board through nginx")
-                yield sim, wb, proxy
-            finally:
-                nginx.terminate()
-                nginx.wait(10)
-    finally:
-        if env_before is None:
-            os.environ.pop("FORWARDED_ALLOW_IPS", None)
-        else:
-            os.environ["FORWARDED_ALLOW_IPS"] = env_before
+            wait_until(up, 20, what="the board through nginx")
+            yield sim, wb, proxy
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
 
 
 def client(proxy: Proxy, local: str = "127.0.0.1") -> httpx.Client:
