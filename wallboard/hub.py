@@ -169,17 +169,17 @@ class Hub:
         """Close every socket of a session that logged out; returns how many."""
         doomed = [s for s in self.screens if s.session_id == session_id]
         for screen in doomed:
-            task = asyncio.ensure_future(_close(screen.ws, CLOSE_LOGGED_OUT))
+            task = asyncio.ensure_future(_close(screen.ws, CLOSE_LOGGED_OUT, "logged out"))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         return len(doomed)
 
-    async def close_all(self, code: int = CLOSE_GOING_AWAY) -> None:
-        await asyncio.gather(*(_close(s.ws, code) for s in list(self.screens)),
+    async def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server restarting") -> None:
+        await asyncio.gather(*(_close(s.ws, code, reason) for s in list(self.screens)),
                              return_exceptions=True)
 
 
-async def _close(ws: WebSocket, code: int) -> None:
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
     if ws.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
-            await ws.close(code)
+            await ws.close(code, reason)

@@ -34,13 +34,13 @@ async def first_snapshot(ws: ClientConnection) -> dict[str, Any]:
             return dict(msg)
 
 
-async def close_code(ws: ClientConnection) -> int | None:
-    """Read until the server closes; the code it sent."""
+async def close_code(ws: ClientConnection) -> tuple[int, str]:
+    """Read until the server closes; the code and reason it sent."""
     async with asyncio.timeout(10):
         async for _ in ws:
             pass
     assert ws.protocol.close_rcvd is not None, "closed without a close frame"
-    return ws.protocol.close_rcvd.code
+    return ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason
 
 
 async def half_sent_webhook(wb: Server, body: bytes, sent_half: asyncio.Event,
@@ -97,7 +97,7 @@ async def test_a_restart_under_traffic(tmp_path: Path) -> None:
                 answer = await webhook
             exit_code = await asyncio.to_thread(old.proc.wait, 15)
             log = old.log()
-        assert code == 1001
+        assert code == (1001, "server restarting")
         assert answer.status_code == 200, answer.text  # the webhook in flight was finished
         # uvicorn re-raises the signal once it has shut down cleanly (systemd counts
         # death by SIGTERM as a clean stop)
