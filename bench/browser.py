@@ -31,7 +31,8 @@ TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"
 
 
 def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate: int = 50,
-            seconds: int = 10, sort: str = "state", trace: str | None = None) -> dict[str, Any]:
+            seconds: int = 10, sort: str = "state", polls: bool = True,
+            trace: str | None = None) -> dict[str, Any]:
     """Open {base_url}/static/bench.html and return what the page wrote (parsed JSON if it is)."""
     if not (web_dir("static") / "bench.html").exists():
         return {"skipped": "static/bench.html is not there yet"}
@@ -39,7 +40,7 @@ def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate
         return {"skipped": f"no browser at {CHROMIUM}"}
     from playwright.sync_api import sync_playwright
 
-    query = urlencode({"agents": agents, "rate": rate, "seconds": seconds, "sort": sort})
+    query = urlencode({"agents": agents, "rate": rate, "seconds": seconds, "sort": sort, "polls": int(polls)})
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--no-polls", action="store_true", help="no source updates: the board goes stale 5 s in")
     parser.add_argument("--trace", help="save a Chrome trace of the first run to this file")
     parser.add_argument("--sort", default="state", choices=["state", "name", "ext"])
     parser.add_argument("--json", action="store_true", help="print each run's full JSON")
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     with static_server() as url:
         for i in range(args.runs):
             r = measure(url, agents=args.agents, rate=args.rate, seconds=args.seconds,
-                        sort=args.sort, trace=args.trace if i == 0 else None)
+                        sort=args.sort, polls=not args.no_polls, trace=args.trace if i == 0 else None)
             print(f"run {i + 1}: {headline(r)}", flush=True)
             if args.json:
                 print(json.dumps(r, indent=1), flush=True)

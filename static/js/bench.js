@@ -3,7 +3,8 @@
 // spent in each animation frame's DOM work, the browser's long tasks (style,
 // layout and paint included) and how long a change waits for its frame, and
 // writes the figures as JSON into #bench-result (data-done="true" when finished).
-// Options: ?agents=2000&rate=50&seconds=10&seed=1&sort=state|name|ext
+// Options: ?agents=2000&rate=50&seconds=10&seed=1&sort=state|name|ext&polls=0 (no
+// source updates: the board goes stale 5 s in, as when the PBX stops answering)
 
 import { setupI18n } from './i18n.js';
 import { observeServerNow } from './clock.js';
@@ -15,6 +16,7 @@ const N = Number(params.get('agents')) || 2000;
 const RATE = Number(params.get('rate')) || 50;
 const SECONDS = Number(params.get('seconds')) || 10;
 const SORT = params.get('sort') || 'state';
+const POLLS = params.get('polls') !== '0';
 let seed = Number(params.get('seed')) || 1;
 
 function random() {
@@ -145,7 +147,7 @@ async function run() {
   let changes = 0;
   const agents = state.agents;
   // As on a live board: the polls keep the sources fresh, and timers move once a second.
-  const pollTimer = setInterval(() => {
+  const pollTimer = POLLS && setInterval(() => {
     const at = Date.now();
     const ok = { ok: true, at, error: null };
     seq += 1;
@@ -198,6 +200,7 @@ async function run() {
     // From a change reaching the store to the end of the frame's script that renders it.
     change_to_frame_ms: summary(waits),
     sort: SORT,
+    polls: POLLS,
     tiles: document.querySelectorAll('[data-agent]').length,
     tiles_displayed: document.querySelectorAll('[data-agent]:not([hidden])').length,
     check,

@@ -176,8 +176,6 @@ export class Renderer {
     this.connected = false;
     this.pending = false;
     this.tickDue = true;
-    this.agentFresh = { stale: null, blank: null };
-    this.callFresh = { stale: null, blank: null };
     this.chartHour = -1;
     this.warnedWait = false;
   }
@@ -288,7 +286,6 @@ export class Renderer {
       };
       setText(tile.extEl, ext);
       setText(tile.warnBadge, t('warn.long'));
-      this.markFresh(node, this.agentFresh);
       this.tiles.set(ext, tile);
       (parent || this.grid).append(node);
       this.ranksDirty = true;
@@ -442,7 +439,6 @@ export class Renderer {
         buttons: c[6] ? [...c[6].children] : [], call: null, timerText: '', warn: false, agent: null,
         slot: -1, shown: false, seen: false,
       };
-      this.markFresh(node, this.callFresh);
       this.rows.set(id, row);
       this.callsBody.append(node);
       this.rowListDirty = true;
@@ -632,22 +628,6 @@ export class Renderer {
       setAttr(k.tile, 'data-stale', src.stale ? 'true' : null);
       setAttr(k.tile, 'data-blank', src.blank ? 'true' : null);
     }
-    // Tiles and rows change only on a transition: 2,000 attributes once, not every frame.
-    const a = f.agents;
-    if (a.stale !== this.agentFresh.stale || a.blank !== this.agentFresh.blank) {
-      this.agentFresh = { stale: a.stale, blank: a.blank };
-      for (const tile of this.tiles.values()) this.markFresh(tile.el, a);
-    }
-    const c = f.calls;
-    if (c.stale !== this.callFresh.stale || c.blank !== this.callFresh.blank) {
-      this.callFresh = { stale: c.stale, blank: c.blank };
-      for (const row of this.rows.values()) this.markFresh(row.el, c);
-    }
-  }
-
-  markFresh(node, fresh) {
-    setAttr(node, 'data-stale', fresh.stale ? 'true' : null);
-    setAttr(node, 'data-blank', fresh.blank ? 'true' : null);
   }
 
   staleNote(sources, f) {
