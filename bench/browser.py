@@ -31,7 +31,7 @@ TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"
 
 
 def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate: int = 50,
-            seconds: int = 10, sort: str = "state", polls: bool = True,
+            seconds: int = 10, sort: str = "state", polls: bool = True, scroll: str = "",
             trace: str | None = None) -> dict[str, Any]:
     """Open {base_url}/static/bench.html and return what the page wrote (parsed JSON if it is)."""
     if not (web_dir("static") / "bench.html").exists():
@@ -40,7 +40,8 @@ def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate
         return {"skipped": f"no browser at {CHROMIUM}"}
     from playwright.sync_api import sync_playwright
 
-    query = urlencode({"agents": agents, "rate": rate, "seconds": seconds, "sort": sort, "polls": int(polls)})
+    query = urlencode({"agents": agents, "rate": rate, "seconds": seconds, "sort": sort, "polls": int(polls),
+                       "scroll": scroll})
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--no-polls", action="store_true", help="no source updates: the board goes stale 5 s in")
+    parser.add_argument("--scroll", default="", choices=["", "agents"],
+                        help="agents: the agent grid fills the screen (the most tiles and timers on it)")
     parser.add_argument("--trace", help="save a Chrome trace of the first run to this file")
     parser.add_argument("--sort", default="state", choices=["state", "name", "ext"])
     parser.add_argument("--json", action="store_true", help="print each run's full JSON")
@@ -133,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     with static_server() as url:
         for i in range(args.runs):
             r = measure(url, agents=args.agents, rate=args.rate, seconds=args.seconds,
-                        sort=args.sort, polls=not args.no_polls, trace=args.trace if i == 0 else None)
+                        sort=args.sort, polls=not args.no_polls, scroll=args.scroll,
+                        trace=args.trace if i == 0 else None)
             print(f"run {i + 1}: {headline(r)}", flush=True)
             if args.json:
                 print(json.dumps(r, indent=1), flush=True)

@@ -5,8 +5,9 @@
 // writes the figures as JSON into #bench-result (data-done="true" when finished).
 // Options: ?agents=2000&rate=50&seconds=10&seed=1&sort=state|name|ext&polls=0 (no
 // source updates: the board goes stale 5 s in, as when the PBX stops answering)
+// &scroll=agents (the agent grid fills the screen: the most tiles and timers on it)
 
-import { setupI18n } from './i18n.js';
+import { setupI18n, hourOf } from './i18n.js';
 import { observeServerNow } from './clock.js';
 import { Store } from './store.js';
 import { Renderer } from './render.js';
@@ -17,6 +18,7 @@ const RATE = Number(params.get('rate')) || 50;
 const SECONDS = Number(params.get('seconds')) || 10;
 const SORT = params.get('sort') || 'state';
 const POLLS = params.get('polls') !== '0';
+const SCROLL = params.get('scroll');
 let seed = Number(params.get('seed')) || 1;
 
 function random() {
@@ -126,6 +128,10 @@ async function run() {
   store.snapshot(1, state);
   renderer.setConnected(true);
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  if (SCROLL === 'agents') {
+    document.querySelector('[data-agents]').scrollIntoView();
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  }
   const initialMs = [...frames.splice(0), ...tickFrames.splice(0)].reduce((s, v) => s + v, 0);
   totals.length = 0;
   tickTotals.length = 0;
@@ -146,6 +152,7 @@ async function run() {
   let seq = 1;
   let changes = 0;
   const agents = state.agents;
+  let ringing = agents.filter((a) => a.state === 'ringing').length;
   // As on a live board: the polls keep the sources fresh, and timers move once a second.
   const pollTimer = POLLS && setInterval(() => {
     const at = Date.now();
@@ -162,9 +169,20 @@ async function run() {
     const i = Math.floor(random() * N);
     const a = agentFor(i, pick(STATES), now);
     a.since = now;
+    const was = agents[i];
     const ops = [['put', 'agents', a.ext, a]];
-    if (agents[i].call_id) ops.push(['del', 'calls', agents[i].call_id]);
+    if (was.call_id) ops.push(['del', 'calls', was.call_id]);
     if (a.call_id) ops.push(['put', 'calls', a.call_id, callFor(a)]);
+    // As the server's: the waiting figures move with every ring and answer, and a call
+    // that ends counts in today's hour.
+    ringing += (a.state === 'ringing') - (was.state === 'ringing');
+    const stats = { ...store.stats, waiting: ringing };
+    if (was.call_id) {
+      const h = hourOf(now);
+      stats.calls_per_hour = stats.calls_per_hour.map((v, k) => (k === h ? v + 1 : v));
+      if (was.state === 'oncall') stats.answered_per_hour = stats.answered_per_hour.map((v, k) => (k === h ? v + 1 : v));
+    }
+    ops.push(['set', 'stats', stats]);
     agents[i] = a;
     seq += 1;
     changes += 1;
@@ -201,6 +219,7 @@ async function run() {
     change_to_frame_ms: summary(waits),
     sort: SORT,
     polls: POLLS,
+    scroll: SCROLL,
     tiles: document.querySelectorAll('[data-agent]').length,
     tiles_displayed: document.querySelectorAll('[data-agent]:not([hidden])').length,
     check,
