@@ -8,7 +8,7 @@
 // &scroll=agents (the agent grid fills the screen: the most tiles and timers on it)
 
 import { setupI18n, hourOf } from './i18n.js';
-import { observeServerNow } from './clock.js';
+import { observeServerNow, serverNow } from './clock.js';
 import { Store } from './store.js';
 import { Renderer } from './render.js';
 
@@ -75,6 +75,20 @@ function summary(values) {
   const round = (v) => Math.round(v * 1000) / 1000;
   return { count: sorted.length, mean: round(sum / (sorted.length || 1)), p50: round(at(0.5)),
     p95: round(at(0.95)), p99: round(at(0.99)), max: round(sorted[sorted.length - 1] || 0) };
+}
+
+// Timers on screen that are more than 2 s off (they move once a second, over a few frames).
+function timersOff(store) {
+  const secs = (text) => text.split(':').reduce((s, part) => s * 60 + Number(part), 0);
+  let off = 0;
+  for (const tile of document.querySelectorAll('[data-agent]:not([hidden])')) {
+    const box = tile.getBoundingClientRect();
+    const a = store.agents.get(tile.dataset.agent);
+    const text = tile.querySelector('[data-timer]').textContent;
+    if (box.bottom < 0 || box.top > innerHeight || a.state === 'offline') continue;
+    if (!text || Math.abs(secs(text) - (serverNow() - a.since) / 1000) > 2) off += 1;
+  }
+  return off;
 }
 
 // The board still says what the store says: one tile per agent with its state,
@@ -193,6 +207,7 @@ async function run() {
   }, 1000 / RATE);
 
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const timersWrong = timersOff(store);
   clearInterval(changeTimer);
   clearInterval(tickTimer);
   clearInterval(pollTimer);
@@ -200,7 +215,7 @@ async function run() {
   if (observer) observer.disconnect();
   const elapsed = (performance.now() - started) / 1000;
   const durations = longTasks.map((e) => e.duration);
-  const check = checkBoard(store);
+  const check = { ...checkBoard(store), timers_off_on_screen: timersWrong };
   const steady = longTasks.filter((e) => e.startTime > started + 1000).map((e) => e.duration);
   const result = {
     agents: N, calls: store.calls.size, changes_per_second_target: RATE,

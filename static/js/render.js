@@ -2,7 +2,8 @@
 // tile and each call one row, created once and then changed in place; PBX
 // text only ever goes in through textContent. Every tile and row is in the
 // DOM and up to date, but in a long list only those near the screen are
-// displayed (windowing.js), and only displayed timers are rewritten.
+// displayed (windowing.js), and only timers on screen are rewritten, a few
+// frames' worth at a time.
 //
 // A frame reads the layout once, first (where the lists are on screen), then
 // only writes, and writes a text or attribute only when it changes.
@@ -43,6 +44,11 @@ const REGION_SOURCES = {
   charts: ['status', 'cdr'],
 };
 const RANK_SPAN = 100000;
+// On-screen timers rewritten per frame: a screenful (100 or more) moves every
+// second, and spread over a few frames (at most TIMER_FRAMES, however many
+// there are) none of those frames goes over budget.
+const TIMERS_PER_FRAME = 32;
+const TIMER_FRAMES = 4;
 
 function el(tag, cls) {
   const e = document.createElement(tag);
@@ -176,6 +182,8 @@ export class Renderer {
     this.connected = false;
     this.pending = false;
     this.tickDue = true;
+    this.timerQueue = [];
+    this.timerBatch = TIMERS_PER_FRAME;
     this.chartHour = -1;
     this.warnedWait = false;
   }
@@ -243,11 +251,12 @@ export class Renderer {
       this.renderCharts(hour);
     }
     const ticked = this.tickDue;
-    if (this.tickDue) {
+    if (ticked) {
       this.tickDue = false;
       this.tickTimers(now);
       setText(this.clockEl, fmtClock(now));
     }
+    if (this.timerQueue.length) this.moveTimers(now);
     this.renderFreshness(now);
     this.renderKpis(now);
     if (this.opts.onFrame) this.opts.onFrame(performance.now() - started, ticked);
@@ -315,6 +324,8 @@ export class Renderer {
 
   removeTile(ext) {
     const tile = this.tiles.get(ext);
+    tile.shown = false;
+    tile.seen = false;
     tile.el.remove();
     this.tiles.delete(ext);
     this.shownTiles.delete(tile);
@@ -326,15 +337,22 @@ export class Renderer {
   // The warning is kept for every tile (it may sound); the text for those on
   // screen, and once for each tile as it is displayed.
   timeTile(tile, now, force) {
+    if (tile.seen || force) this.tileTimerText(tile, now);
+    this.tileWarning(tile, now);
+  }
+
+  tileTimerText(tile, now) {
+    const a = tile.agent;
+    const text = a.state === 'offline' || !a.since ? '' : fmtDuration((now - a.since) / 1000);
+    if (text !== tile.timerText) {
+      tile.timerText = text;
+      tile.timer.data = text;
+    }
+  }
+
+  tileWarning(tile, now) {
     const a = tile.agent;
     const secs = a.since ? (now - a.since) / 1000 : null;
-    if (tile.seen || force) {
-      const text = a.state === 'offline' || secs == null ? '' : fmtDuration(secs);
-      if (text !== tile.timerText) {
-        tile.timerText = text;
-        tile.timer.data = text;
-      }
-    }
     const warn = secs != null && ((a.state === 'ringing' && secs > this.th.ringing_warn)
       || (a.state === 'oncall' && secs > this.th.oncall_warn));
     if (warn !== tile.warn) {
@@ -465,6 +483,8 @@ export class Renderer {
 
   removeRow(id) {
     const row = this.rows.get(id);
+    row.shown = false;
+    row.seen = false;
     row.el.remove();
     this.rows.delete(id);
     this.shownRows.delete(row);
@@ -489,16 +509,27 @@ export class Renderer {
   }
 
   timeRow(row, now, force) {
+    if (row.seen || force) this.rowTimerText(row, now);
+    this.rowWarning(row, now);
+  }
+
+  rowSeconds(row, now) {
     const c = row.call;
     const from = c.state === 'answered' && c.answered_at ? c.answered_at : c.started_at;
-    const secs = from ? (now - from) / 1000 : null;
-    if (row.seen || force) {
-      const text = fmtDuration(secs);
-      if (text !== row.timerText) {
-        row.timerText = text;
-        row.timer.data = text;
-      }
+    return from ? (now - from) / 1000 : null;
+  }
+
+  rowTimerText(row, now) {
+    const text = fmtDuration(this.rowSeconds(row, now));
+    if (text !== row.timerText) {
+      row.timerText = text;
+      row.timer.data = text;
     }
+  }
+
+  rowWarning(row, now) {
+    const c = row.call;
+    const secs = this.rowSeconds(row, now);
     const warn = secs != null && ((c.state === 'ringing' && secs > this.th.ringing_warn)
       || (c.state === 'answered' && secs > this.th.oncall_warn));
     if (warn !== row.warn) {
@@ -507,9 +538,22 @@ export class Renderer {
     }
   }
 
+  // Once a second: every warning at once (it may sound), the timers on screen
+  // over the next frames.
   tickTimers(now) {
-    for (const tile of this.tiles.values()) this.timeTile(tile, now);
-    for (const row of this.rows.values()) this.timeRow(row, now);
+    for (const tile of this.tiles.values()) this.tileWarning(tile, now);
+    for (const row of this.rows.values()) this.rowWarning(row, now);
+    this.timerQueue = [...this.seenTiles, ...this.seenRows];
+    this.timerBatch = Math.max(TIMERS_PER_FRAME, Math.ceil(this.timerQueue.length / TIMER_FRAMES));
+  }
+
+  moveTimers(now) {
+    for (const item of this.timerQueue.splice(0, this.timerBatch)) {
+      if (!item.seen) continue; // scrolled off or gone since the tick
+      if (item.call) this.rowTimerText(item, now);
+      else this.tileTimerText(item, now);
+    }
+    if (this.timerQueue.length) this.schedule();
   }
 
   // ---- KPIs and charts ---------------------------------------------------
