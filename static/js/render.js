@@ -291,7 +291,7 @@ export class Renderer {
         el: node, name: head.children[0], extEl: head.children[1], word: state.children[0],
         timer: state.children[1].firstChild, dir: peer.children[0], peer: peer.children[1],
         warnBadge: peer.children[2], mon, agent: null, timerText: '', warn: false,
-        rank: 0, order: null, match: false, slot: -1, shown: false, seen: false,
+        nameText: null, rank: 0, order: null, match: false, slot: -1, shown: false, seen: false,
       };
       setText(tile.extEl, ext);
       setText(tile.warnBadge, t('warn.long'));
@@ -300,11 +300,15 @@ export class Renderer {
       this.ranksDirty = true;
       this.sortedDirty = true;
     }
-    const prev = tile.agent;
     tile.agent = agent;
+    // Compared with what the tile shows, not with the previous record: a patch may
+    // change the record in place.
     const name = agent.name || agent.username || ext;
-    if (prev && (prev.name || prev.username || ext) !== name) this.ranksDirty = true;
-    setText(tile.name, name);
+    if (tile.nameText !== name) {
+      if (tile.nameText != null && this.sort === 'name') this.ranksDirty = true;
+      tile.nameText = name;
+      tile.name.textContent = name;
+    }
     const state = STATE_WORDS[agent.state] ? agent.state : 'offline';
     setAttr(tile.el, 'data-state', state);
     setText(tile.word, t(STATE_WORDS[state]));
