@@ -52,7 +52,7 @@ class Figures:
 
 def run_phase(srv: Servers, label: str, kind: str, screens: int, *, agents: int, first_id: int,
               rate: float = 0.0, seconds: float = 0.0, interval: float = 1.0, flood: int = 0,
-              stalled: int = 0, settle: float = 1.0) -> Figures:
+              stalled: int = 0, settle: float = 1.0, senders: int = 16) -> Figures:
     ready, results = CTX.Queue(), CTX.Queue()
     go, stop = CTX.Event(), CTX.Event()
     jobs = [Job(kind, srv.port, n, interval, seed=i)
@@ -71,7 +71,7 @@ def run_phase(srv: Servers, label: str, kind: str, screens: int, *, agents: int,
     t0 = time.monotonic()
     go.set()
     poster_out: dict[str, Any] = {}
-    asyncio.run(_post(srv, first_id, rate, seconds, flood, poster_out))
+    asyncio.run(_post(srv, first_id, rate, seconds, flood, senders, poster_out))
     time.sleep(settle)
     stop.set()
     elapsed = time.monotonic() - t0
@@ -109,12 +109,12 @@ def run_phase(srv: Servers, label: str, kind: str, screens: int, *, agents: int,
     return fig
 
 
-async def _post(srv: Servers, first_id: int, rate: float, seconds: float, flood: int,
+async def _post(srv: Servers, first_id: int, rate: float, seconds: float, flood: int, senders: int,
                 out: dict[str, Any]) -> None:
     poster = Poster(srv, first_id)
     try:
         if flood:
-            out["ingest_per_s"] = flood / await poster.flood(flood, connections=16)
+            out["ingest_per_s"] = flood / await poster.flood(flood, connections=senders)
         elif rate:
             await poster.paced(rate, seconds)
         else:

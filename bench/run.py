@@ -78,11 +78,14 @@ def extra_phases(srv: Any, plan: Plan, first_id: int) -> list[Figures]:
         first_id += 100_000
         out.append(fig)
         print(line(fig), flush=True)
-    fig = run_phase(srv, f"ingest, {plan.flood_screens} screens", "screen", plan.flood_screens, agents=2000,
-                    first_id=first_id, flood=plan.flood, settle=2.0)
-    first_id += 100_000
-    out.append(fig)
-    print(line(fig), f"ingest {fig.ingest_per_s:.0f}/s accepted {fig.accepted}/{fig.events}", flush=True)
+    # The PBX's concurrency is not ours to choose: as few and as many senders as a PBX may use.
+    for senders in (16, 64):
+        fig = run_phase(srv, f"ingest, {plan.flood_screens} screens, {senders} senders", "screen",
+                        plan.flood_screens, agents=2000, first_id=first_id, flood=plan.flood, settle=2.0,
+                        senders=senders)
+        first_id += 100_000
+        out.append(fig)
+        print(line(fig), f"ingest {fig.ingest_per_s:.0f}/s accepted {fig.accepted}/{fig.events}", flush=True)
     fig = run_phase(srv, f"memory, {plan.memory_screens} screens", "screen", plan.memory_screens, agents=2000,
                     first_id=first_id, rate=plan.rate, seconds=plan.seconds)
     out.append(fig)
