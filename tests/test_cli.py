@@ -67,3 +67,30 @@ def test_forwarded_headers_are_believed_only_from_trusted_proxies() -> None:
     config = _uvicorn_config(app, "127.0.0.1", free_port(), ["127.0.0.1", "10.0.0.2"])
     assert config.proxy_headers is True
     assert config.forwarded_allow_ips == "127.0.0.1,10.0.0.2"
+
+
+def test_demo_serves_a_live_board_against_its_own_simulator(tmp_path: Path) -> None:
+    """What `make demo` runs, as a user runs it (ports moved off the defaults)."""
+    from tests.servers import ROOT, _spawn
+
+    port, pbx_port = free_port(), free_port()
+    env = {"WALLBOARD_CONFIG": str(ROOT / "config.toml"), "WALLBOARD_SERVER_PORT": str(port),
+           "WALLBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "WALLBOARD_PBX_BASE_URL": f"http://127.0.0.1:{pbx_port}",
+           "WALLBOARD_STORAGE_PATH": str(tmp_path / "wb.db")}
+    demo = Server(_spawn(["demo", "--seed", "4", "--agents", "6"], env, tmp_path / "demo.log"),
+                  f"http://127.0.0.1:{port}", tmp_path / "demo.log")
+    try:
+        def board() -> dict[str, object] | None:
+            assert demo.proc.poll() is None, demo.log()[-2000:]
+            state = httpx.get(demo.url + "/api/state", timeout=2).json()
+            agents = state["agents"]
+            return state if agents and state["sources"]["agents"]["ok"] else None  # type: ignore[index]
+
+        state = wait_until(board, 30, what="the demo board with its agents")
+        # --agents 6: extensions 1001-1006, and 999, the supervisors' phone
+        assert {a["ext"] for a in state["agents"]} <= {*(str(1001 + i) for i in range(6)), "999"}  # type: ignore[index]
+        assert state is not None and httpx.get(demo.url + "/", timeout=2).status_code == 200
+        assert "Wallboard demo: http://127.0.0.1:" in demo.log()
+    finally:
+        demo.stop()

@@ -139,9 +139,8 @@ def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
     settings = settings.with_values(auth={"mode": auth_mode})
     setup_logging(settings.server.log_format, settings.secrets())
     pbx_url = urlsplit(settings.pbx.base_url)
-    kw.setdefault("agents", None)
-    options = _sim_options(host=pbx_url.hostname or "127.0.0.1", port=pbx_url.port or 8100,
-                           api_key=settings.pbx.api_key or None, **kw)
+    kw["api_key"] = kw.get("api_key") or settings.pbx.api_key or None  # the key the wallboard will use
+    options = _sim_options(host=pbx_url.hostname or "127.0.0.1", port=pbx_url.port or 8100, **kw)
     servers = [
         _server(create_sim_app(options), options.host, options.port),
         _server(create_app(settings), settings.server.host, settings.server.port,
