@@ -73,8 +73,10 @@ async def serving(app: Any, sock: socket.socket | None = None, **config: Any) ->
         yield f"http://127.0.0.1:{port_of(sock)}"
     finally:
         server.should_exit = True
-        await task
-        sock.close()
+        try:
+            await task
+        finally:
+            sock.close()
 
 
 async def until(check: Callable[[], Any], within: float, what: str, interval: float = 0.02) -> Any:
