@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,15 +15,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.servers import free_port  # never the same port twice in one process
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-webhook-secret"
 _PBX_LINE = re.compile(r'^wallboard_pbx_requests_total\{route="([^"]+)"\} ([0-9.e+]+)$', re.M)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
