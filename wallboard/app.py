@@ -45,6 +45,7 @@ from wallboard.webhooks import callback_url, load_secret, receiver_route, regist
 log = logging.getLogger("wallboard.app")
 
 PING_EVERY_S = 5.0
+SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
 CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -127,6 +128,7 @@ class Wallboard:
         hub = self.hub
         return {"screens": hub.count(), "patches_sent": hub.patches_sent,
                 "bytes_sent": hub.bytes_sent, "drops": hub.drops, "resyncs": hub.resyncs,
+                "clogs": hub.clogs,
                 "seq": self.live.seq, "pbx_requests": dict(self.pbx.requests)}
 
     # -- periodic upkeep --------------------------------------------------------
@@ -138,6 +140,9 @@ class Wallboard:
     async def ping(self) -> None:
         at = {s: v.get("at") for s, v in self.live.sources.items()}
         self.hub.ping({"type": "ping", "now": now_ms(), "seq": self.live.seq, "at": at})
+
+    async def sweep(self) -> None:
+        self.hub.sweep()
 
     async def register_hooks(self) -> bool:
         try:
@@ -163,6 +168,8 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         wb.poller.schedule(scheduler)
         scheduler.add_job(wb.tick, "interval", seconds=1.0, id="tick", max_instances=1, coalesce=True)
         scheduler.add_job(wb.ping, "interval", seconds=PING_EVERY_S, id="ping", max_instances=1,
+                          coalesce=True)
+        scheduler.add_job(wb.sweep, "interval", seconds=SWEEP_EVERY_S, id="sweep", max_instances=1,
                           coalesce=True)
         if settings.webhook.register:
             registered = asyncio.get_running_loop().create_task(_register_until_done(wb, scheduler))

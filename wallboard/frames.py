@@ -16,7 +16,9 @@ an optimisation only, never a requirement.
 
 from __future__ import annotations
 
+import fcntl
 import struct
+import termios
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -52,11 +54,13 @@ class DirectLine:
     """The transport under one screen's socket, written to only while the connection
     is open and not pushing back (the protocol's own flow control: `writable`)."""
 
-    __slots__ = ("_proto", "_transport")
+    __slots__ = ("_fd", "_proto", "_transport")
 
     def __init__(self, proto: Any) -> None:
         self._proto = proto
         self._transport = proto.transport
+        sock = self._transport.get_extra_info("socket")
+        self._fd: int = sock.fileno() if sock is not None else -1
 
     @classmethod
     def find(cls, scope: Scope) -> DirectLine | None:
@@ -74,3 +78,15 @@ class DirectLine:
 
     def write(self, frame: bytes) -> None:
         self._transport.write(frame)
+
+    def unsent(self) -> int:
+        """Bytes written that the peer has not taken yet: the transport's buffer plus the
+        kernel's send queue (SIOCOUTQ: not sent, or sent and not acknowledged)."""
+        queued: int = self._transport.get_write_buffer_size()
+        if self._fd < 0:
+            return queued
+        try:
+            kernel: int = struct.unpack("i", fcntl.ioctl(self._fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return queued  # closed under us: the send loop finds out on its own
+        return queued + kernel

@@ -9,6 +9,10 @@ The fast path: a screen that is caught up (nothing queued, nothing being sent) a
 whose connection takes bytes gets the patch's prepared frame written straight to its
 socket (frames.py), without a task switch. Anything else (a screen behind, pushing
 back, or on a server without a direct line) goes through its queue, in order.
+
+A screen that stops reading (a TV whose browser hung, a phone in a tunnel) is found by
+`sweep`: the kernel would otherwise take megabytes into the socket's buffers before
+pushing back, and every patch would still be written to it meanwhile.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from wallboard.patches import Patch
 log = logging.getLogger("wallboard.hub")
 
 RESYNC = object()  # queue marker: send a fresh snapshot
+STALL_BYTES = 16 * 1024  # unread bytes a screen may hold without taking any for a sweep
 CLOSE_LOGGED_OUT = 4000
 CLOSE_GOING_AWAY = 1001
 
@@ -45,6 +50,9 @@ class Screen:
     bytes_sent: int = 0
     busy: bool = False  # the send loop holds an item it has not finished writing
     resync_pending: bool = False  # a snapshot marker is queued (and nothing after it)
+    clogged: bool = False  # holds unread bytes and took none since the last sweep
+    unsent: int = 0  # bytes it had not taken at the last sweep
+    flowing: asyncio.Event = field(default_factory=asyncio.Event)  # set while not clogged
     closing: int | None = field(default=None)
 
 
@@ -61,12 +69,14 @@ class Hub:
         self.resyncs = 0
         self.drops = 0
         self.direct = 0  # patches written straight to a socket (frames.py)
+        self.clogs = 0  # times a screen was found not reading
         self._closing: set[asyncio.Future[None]] = set()
 
     def publish(self, patch: Patch) -> None:
         for screen in self.screens:
             line = screen.line
-            if line is not None and not screen.busy and not screen.queue.qsize() and line.open():
+            if (line is not None and not screen.busy and not screen.clogged and not screen.queue.qsize()
+                    and line.open()):
                 if patch.seq > screen.sent_seq:
                     frame = patch.frame(screen.masked)
                     line.write(frame)
@@ -95,6 +105,23 @@ class Hub:
         screen.queue.put_nowait(RESYNC)
         screen.resync_pending = True
 
+    def sweep(self) -> None:
+        """Mark the screens that hold at least STALL_BYTES unread and took nothing since the
+        last sweep: they are written nothing more (their queue overflows into one snapshot,
+        sent once they read again). A slow screen that still reads is never marked."""
+        for screen in self.screens:
+            if screen.line is None:
+                continue
+            unsent = screen.line.unsent()
+            clogged = unsent >= STALL_BYTES and unsent >= screen.unsent
+            screen.unsent = unsent
+            if clogged and not screen.clogged:
+                self.clogs += 1
+                screen.flowing.clear()
+            elif screen.clogged and not clogged:
+                screen.flowing.set()
+            screen.clogged = clogged
+
     def ping(self, message: dict[str, Any]) -> None:
         """A heartbeat to every screen with room for it (a full queue is already behind)."""
         text = orjson.dumps(message).decode()
@@ -112,6 +139,7 @@ class Hub:
     async def subscribe(self, ws: WebSocket, *, kind: str, masked: bool,
                         session_id: str | None) -> AsyncIterator[Screen]:
         screen = Screen(ws, kind, masked, session_id, asyncio.Queue(self._queue_size), DirectLine.find(ws.scope))
+        screen.flowing.set()
         self.resync(screen)  # the first frame is a snapshot
         self.screens.add(screen)
         try:
@@ -145,6 +173,7 @@ class Hub:
                 screen.busy = False
                 item = await screen.queue.get()
                 screen.busy = True
+                await screen.flowing.wait()
                 if item is RESYNC:
                     screen.resync_pending = False  # from here on, changes come as patches
                     seq, text = self._snapshot(screen.masked)

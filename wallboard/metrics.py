@@ -32,6 +32,8 @@ class _Live(Collector):
                                   value=v["drops"])
         yield CounterMetricFamily("wallboard_resyncs", "Snapshots asked for by screens",
                                   value=v["resyncs"])
+        yield CounterMetricFamily("wallboard_screens_clogged", "Times a screen was found not reading",
+                                  value=v["clogs"])
         yield GaugeMetricFamily("wallboard_seq", "Current state seq", value=v["seq"])
         requests = CounterMetricFamily("wallboard_pbx_requests", "Requests sent to the PBX",
                                        labels=["route"])
