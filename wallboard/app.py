@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket
 from wallboard import actions, auth, pages
 from wallboard.audit import AuditLog
 from wallboard.frames import RawSendMiddleware
-from wallboard.hub import Hub
+from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.masking import screen_state
 from wallboard.metrics import Metrics
 from wallboard.patches import Op, Patch, compact
@@ -44,7 +44,6 @@ from wallboard.webhooks import callback_url, load_secret, receiver_route, regist
 
 log = logging.getLogger("wallboard.app")
 
-PING_EVERY_S = 5.0
 SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
 CLOSE_UNAUTHENTICATED = 4401
 
@@ -138,8 +137,7 @@ class Wallboard:
         self.publish(self.live.tick(now) + self.live.expire_sources(self.poller.max_ages(), now))
 
     async def ping(self) -> None:
-        at = {s: v.get("at") for s, v in self.live.sources.items()}
-        self.hub.ping({"type": "ping", "now": now_ms(), "seq": self.live.seq, "at": at})
+        self.hub.ping({"type": "ping", "now": now_ms(), "seq": self.live.seq, "at": self.live.last_heard()})
 
     async def sweep(self) -> None:
         self.hub.sweep()

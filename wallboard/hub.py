@@ -34,6 +34,9 @@ log = logging.getLogger("wallboard.hub")
 
 RESYNC = object()  # queue marker: send a fresh snapshot
 STALL_BYTES = 16 * 1024  # unread bytes a screen may hold without taking any for a sweep
+# Heartbeat period. Pings also carry each source's last success: polls that change
+# nothing send no patch, so this is how a screen learns the board is still current.
+PING_EVERY_S = 5.0
 CLOSE_LOGGED_OUT = 4000
 CLOSE_GOING_AWAY = 1001
 

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from wallboard.auth import Principal, principal_of
+from wallboard.hub import PING_EVERY_S
 from wallboard.i18n import COOKIE, LANGS, LOCALES, catalogue, pick_language
 from wallboard.settings import Settings
 
@@ -125,12 +126,13 @@ def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
             "sla": display.sla_seconds,
             "blank_after": display.blank_after_seconds,
         },
-        # Seconds after which a source's last success counts as old.
+        # Seconds after which a source's last success, as the last ping told it, counts
+        # as old: a backstop, as the server itself says when a source fails or goes old.
         "stale_after": {
-            "agents": settings.stale_after(poll.agents_interval),
-            "calls": settings.stale_after(poll.calls_interval),
-            "status": settings.stale_after(poll.status_interval),
-            "cdr": settings.stale_after(poll.cdr_interval),
+            "agents": settings.stale_after(poll.agents_interval) + PING_EVERY_S,
+            "calls": settings.stale_after(poll.calls_interval) + PING_EVERY_S,
+            "status": settings.stale_after(poll.status_interval) + PING_EVERY_S,
+            "cdr": settings.stale_after(poll.cdr_interval) + PING_EVERY_S,
         },
         "catalogue": dict(catalogue(lang)),
     }

@@ -125,6 +125,10 @@ class LiveState:
             "monitors": list(self.monitors.values()),
         }
 
+    def last_heard(self) -> dict[str, int | None]:
+        """Each source's last success: sent in pings, as polls that change nothing send no patch."""
+        return {source: entry.get("at") for source, entry in self.sources.items()}
+
     def phase(self, call_id: str) -> int:
         entry = self._phase.get(call_id)
         return entry[0] if entry else 0

@@ -50,6 +50,8 @@ const socket = new LiveSocket(boot.ws_path, {
       renderer.schedule();
     } else if (msg.type === 'ping') {
       observeServerNow(msg.now);
+      store.heard(msg.at);
+      renderer.schedule();
     }
   },
   onDown() {

@@ -98,6 +98,24 @@ export class Store {
     return true;
   }
 
+  // A ping's word on when each source last answered: a poll that changes nothing
+  // sends no patch, and without this the board would look older and older.
+  heard(at) {
+    if (!at || !this.ready) return;
+    let sources = null;
+    for (const [name, when] of Object.entries(at)) {
+      const src = this.sources[name];
+      if (src && when && src.at !== when) {
+        sources = sources || { ...this.sources };
+        sources[name] = { ...src, at: when };
+      }
+    }
+    if (sources) {
+      this.sources = sources;
+      this.dirty.keys.add('sources');
+    }
+  }
+
   setMonitors(list) {
     const before = this.monitorByAgent;
     const after = new Map();

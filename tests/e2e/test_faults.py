@@ -145,6 +145,27 @@ async def test_one_refresh_for_many_requests_waiting_on_a_401(servers: tuple[Ser
 
 
 @pytest.mark.browser
+def test_a_healthy_board_stays_live_and_its_updated_time_moves(servers: tuple[Server, Server],
+                                                               page: Any) -> None:
+    """Polls that change nothing send no patch; the pings keep the board current. Watched
+    over two pings (~10 s), far past the sources' stale_after (3 s)."""
+    _, wb = servers
+    wait_until(lambda: all_ok(wb), 10, what="every source ok")
+    page.goto(wb.url + "/")
+    page.wait_for_selector('[data-conn="live"]')
+    updated = page.locator("[data-updated-at]")
+    seen = {int(updated.get_attribute("data-updated-at") or 0)}
+    states = set()
+    deadline = time.monotonic() + 20
+    while len(seen) < 3 and time.monotonic() < deadline:
+        states.add(page.get_attribute("[data-conn]", "data-conn"))
+        seen.add(int(updated.get_attribute("data-updated-at") or 0))
+        page.wait_for_timeout(250)
+    assert len(seen) >= 3, f"'updated' moved {len(seen) - 1} times in 20 s"
+    assert states == {"live"}, states
+
+
+@pytest.mark.browser
 def test_the_board_says_stale_during_an_outage_and_live_after(servers: tuple[Server, Server],
                                                               page: Any) -> None:
     sim, wb = servers
