@@ -24,6 +24,7 @@ import orjson
 import pytest
 import websockets
 
+from tests.screen import ScreenCopy
 from tests.servers import listener, port_of, serving, until
 from wallboard.app import Wallboard, create_app
 from wallboard.settings import Settings, defaults
@@ -157,28 +158,27 @@ async def test_a_webhook_reaches_the_screen_within_a_second_with_slow_polls(tmp_
             httpx.AsyncClient(timeout=5) as http:
         ws_url = p.wb_url.replace("http", "ws") + "/ws"
         async with websockets.connect(ws_url, origin=websockets.Origin(p.wb_url)) as ws:
-            snapshot = await _first_frame(ws)
-            assert snapshot["type"] == "snapshot"
+            screen = ScreenCopy(await _first_frame(ws))
             start = time.perf_counter()
             answer = await http.post(p.sim_url + "/_sim/calls", json={"direction": "inbound", "exts": ["1001"]})
             assert answer.status_code == 200, answer.text
             call_id = answer.json()["legs"][0]["call_id"]
-            seen = await wait_for_op(ws, lambda op: op[:3] == ["upd", "agents", "1001"]
-                                     and op[3].get("state") == "ringing" and op[3].get("call_id") == call_id)
+            agent = await wait_for_agent(ws, screen, "1001", lambda a: a["state"] == "ringing")
             took = time.perf_counter() - start
             print(f"webhook to screen: {took * 1000:.0f} ms")
             assert took < 1.0, took
-            assert seen[3]["call_id"] == call_id
+            assert agent["call_id"] == call_id and screen.calls[call_id]["agent"] == "1001"
             polls = p.wb.poller.health["agents"].runs
             assert polls == 1, "the poll moved it, not the webhook"
 
-async def wait_for_op(ws: Any, match: Callable[[list[Any]], bool], within: float = 3.0) -> list[Any]:
-    async def scan() -> list[Any]:
-        while True:
+async def wait_for_agent(ws: Any, screen: ScreenCopy, ext: str, match: Callable[[dict[str, Any]], bool],
+                         within: float = 3.0) -> dict[str, Any]:
+    """Apply the patches that come, as the board does, until the screen shows `ext` so."""
+    async def scan() -> dict[str, Any]:
+        while not (ext in screen.agents and match(screen.agents[ext])):
             frame = orjson.loads(await ws.recv())
             if frame.get("type") == "patch":
-                for op in frame["ops"]:
-                    if match(op):
-                        return list(op)
+                screen.patch(frame)
+        return screen.agents[ext]
 
     return await asyncio.wait_for(scan(), within)

@@ -24,6 +24,7 @@ from tests.factories import agent, event
 from tests.servers import listener, port_of, serving, until
 from wallboard.app import Wallboard, create_app
 from wallboard.hub import RESYNC
+from wallboard.patches import WIRE_FIELDS
 from wallboard.poller import now_ms
 from wallboard.settings import defaults
 
@@ -224,10 +225,14 @@ async def test_first_frame_is_a_snapshot_then_patches_one_seq_apart_and_resync_o
                                                  at=now_ms(), received=now_ms())))
         assert wb.live.seq == before  # not sent yet: at the end of this turn
         burst = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
-        while not any(op[1] == "agents" for op in burst.get("ops", [])):  # a ping, a poll failure
+        while not any(op[1] == "calls" for op in burst.get("ops", [])):  # a ping, a poll failure
             burst = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
         assert burst["seq"] == before + 1
-        assert {op[2] for op in burst["ops"] if op[1] == "agents"} == {str(1000 + i) for i in range(20, 40)}
+        # Each ringing agent follows its new call: one op per ring, agents not sent apart.
+        agent_at = WIRE_FIELDS["calls"].index("agent")
+        assert {op[3][agent_at] for op in burst["ops"] if op[:2] == ["put", "calls"] and op[4:] == [1]} == {
+            str(1000 + i) for i in range(20, 40)}
+        assert not [op for op in burst["ops"] if op[1] == "agents"]
 
         asked = wb.live.seq
         await ws.send(orjson.dumps({"type": "resync"}).decode())
@@ -289,7 +294,7 @@ def test_resync_marker_replaces_the_backlog() -> None:
     screen = Screen(ws=None, kind="viewer", masked=True, session_id=None, queue=queue)  # type: ignore[arg-type]
     hub.screens.add(screen)
     for seq in range(1, 6):
-        hub.publish(Patch(seq, 0, []))
+        hub.publish(Patch(seq, []))
     items = [queue.get_nowait() for _ in range(queue.qsize())]
     assert items[0] is RESYNC and all(isinstance(i, Patch) for i in items[1:])
     assert hub.drops == 1

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import orjson
 
-from tests.factories import T0, agent, event
+from tests.factories import T0, agent, event, live
+from tests.screen import ScreenCopy, comparable
 from wallboard.app import Wallboard
-from wallboard.masking import screen_ops
-from wallboard.patches import Patch, compact, object_op, record_op
+from wallboard.masking import screen_ops, screen_state
+from wallboard.patches import Patch, compact, object_op, positional, record_op, snapshot_message
 
 
 def test_record_op_sends_nothing_the_changed_fields_or_the_whole_record() -> None:
@@ -71,6 +72,49 @@ def test_a_kiosk_snapshot_and_patch_hold_no_whole_caller_number(tmp_path: Path) 
     for leg, ext in (("leg-1", "1001"), ("leg-2", "1002")):  # a ring group: two legs, one flow
         ops += wb.live.apply_event(event("ringing", leg, ext=ext, number="0899123456", at=T0 + 1000))
     assert wb.live.calls["leg-1"]["flow"] == wb.live.calls["leg-2"]["flow"]
-    patch = Patch(1, T0, compact(ops))
+    patch = Patch(1, compact(ops))
     assert b"0899123456" not in orjson.dumps(wb.snapshot(True)) and b"0899123456" not in patch.json(True)
     assert b'"flow"' not in orjson.dumps(wb.snapshot(False)) and b'"flow"' not in patch.json(False)
+
+
+def test_an_agent_that_follows_its_call_is_not_sent_apart_and_screens_agree() -> None:
+    s = live()
+    s.apply_agents([agent(str(1000 + i)) for i in range(2000)], T0)
+    copies = {m: ScreenCopy(orjson.loads(orjson.dumps(snapshot_message(s.seq, screen_state(s.snapshot(T0), m)))))
+              for m in (False, True)}
+    sizes = []
+    for state, at in (("ringing", T0 + 1000), ("answered", T0 + 4000), ("hangup", T0 + 9000)):
+        patch = s.commit(s.apply_event(event(state, "c1", ext="1500", at=at)))
+        assert patch is not None
+        wire = orjson.loads(patch.json(False))["ops"]
+        assert not [op for op in wire if op[1] == "agents"], wire  # carried by the call op
+        sizes.append(len(patch.json(True)))
+        for masked, copy in copies.items():
+            copy.patch(orjson.loads(patch.json(masked)))
+            assert copy.state() == comparable(screen_state(s.snapshot(at), masked))
+    assert copies[False].agents["1500"]["state"] == "idle" and copies[True].agents["1500"]["since"] == T0 + 9000
+    print(f"\nring, answer, hangup with 2,000 agents: {sizes} bytes")
+    assert sizes[0] < 200, sizes  # a new call ringing an agent, with the waiting figures
+
+
+def test_an_agent_op_stays_when_the_call_does_not_tell_all_of_it() -> None:
+    s = live()
+    s.apply_agents([agent("1001"), agent("1002")], T0)
+    s.commit([])
+    # Renamed by the same batch: the name is not in the call.
+    ops = s.apply_event(event("ringing", "c1", ext="1001", at=T0 + 1000))
+    ops += s.apply_agents([agent("1001", "ringing", "c1", name="Lan"), agent("1002")], T0 + 1500)
+    patch = s.commit(ops)
+    assert patch is not None
+    assert ["put", "calls", "c1"] in [op[:3] for op in patch.wire or []]
+    assert [op for op in patch.wire or [] if op[1] == "agents"], "the rename must travel"
+    assert all(len(op) == 4 for op in patch.wire or [] if op[1] == "calls")
+
+
+def test_positional_records_only_for_the_usual_shape() -> None:
+    rec = {"call_id": "c1", "agent": "1001", "from": "0899", "to": "1001", "direction": "inbound",
+           "state": "ringing", "started_at": 5, "hotline": None, "answered_at": None}
+    (op,) = positional([["put", "calls", "c1", rec]])
+    assert op == ["put", "calls", "c1", ["1001", "0899", "1001", "inbound", "ringing", 5]]  # trailing nulls gone
+    odd = {**rec, "extra": 1}
+    assert positional([["put", "calls", "c1", odd]]) == [["put", "calls", "c1", odd]]

@@ -31,7 +31,7 @@ from wallboard.frames import RawSendMiddleware
 from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.masking import screen_state
 from wallboard.metrics import Metrics
-from wallboard.patches import Op, Patch, compact
+from wallboard.patches import Op, snapshot_message
 from wallboard.paths import web_dir
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
@@ -93,10 +93,10 @@ class Wallboard:
 
     def flush(self) -> None:
         self._flush_soon = None
-        ops, self._pending = compact(self._pending), []
-        seq = self.live.commit(ops)
-        if seq is not None:
-            self.hub.publish(Patch(seq, now_ms(), ops))
+        patch = self.live.commit(self._pending)
+        self._pending = []
+        if patch is not None:
+            self.hub.publish(patch)
 
     def apply_event(self, event: CallEvent) -> None:
         self.publish(self.live.apply_event(event))
@@ -119,7 +119,7 @@ class Wallboard:
         text = self._snapshots.get(key)
         if text is None:
             self._snapshots.clear()
-            message = {"type": "snapshot", "seq": self.live.seq, "state": self.snapshot(masked)}
+            message = snapshot_message(self.live.seq, self.snapshot(masked))
             text = self._snapshots[key] = orjson.dumps(message).decode()
         return self.live.seq, text
 

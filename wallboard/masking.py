@@ -38,9 +38,9 @@ def screen_ops(ops: list[list[Any]], masked: bool) -> list[list[Any]]:
     out = []
     for op in ops:
         if op[0] in ("put", "upd") and op[1] == "calls":
-            op = [*op[:3], screen_call(op[3], masked)]
+            op = [*op[:3], screen_call(op[3], masked), *op[4:]]
         elif op[0] in ("put", "upd") and op[1] == "agents" and masked:
-            op = [*op[:3], screen_agent(op[3], masked)]
+            op = [*op[:3], screen_agent(op[3], masked), *op[4:]]
         out.append(op)
     return out
 

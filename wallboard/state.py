@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from wallboard.patches import Op, del_op, object_op, record_op, set_op
+from wallboard.patches import Op, Patch, compact, del_op, fold_agents, object_op, record_op, set_op
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
 from wallboard.pbx.times import PbxTime
 from wallboard.stats import DayStats, WaitingCallers
@@ -106,6 +106,7 @@ class LiveState:
         self._phase: dict[str, tuple[int, int]] = {}  # call_id -> (phase, when)
         self._day_start = clock.day_start_ms(now_ms)
         self._on_call: dict[str, set[str]] = {}  # call_id -> the agents whose record shows it
+        self._ended: dict[str, str] = {}  # call_id -> the agent its end left idle, until taken
         self.waiting = WaitingCallers()
         self._stats_json = self.stats.to_json(self.waiting.figures())
 
@@ -225,6 +226,8 @@ class LiveState:
             rec = dict(self.agents[ext], state="idle", since=at, call_id=None, direction=None, peer=None)
             self._agent_touched[ext] = received
             ops += self._put_agent(rec)
+            if call is not None and ext == call.get("agent"):
+                self._ended[call_id] = ext
         return ops
 
     # ---- polls ---------------------------------------------------------------
@@ -403,12 +406,14 @@ class LiveState:
                 del self._phase[call_id]
         return ops + self._refresh_stats(now)
 
-    def commit(self, ops: list[Op]) -> int | None:
-        """Give a non-empty change its seq number."""
+    def commit(self, ops: list[Op]) -> Patch | None:
+        """The ops returned since the last commit as the next patch (None: no change)."""
+        ended, self._ended = self._ended, {}
+        ops = compact(ops)
         if not ops:
             return None
         self.seq += 1
-        return self.seq
+        return Patch(self.seq, ops, fold_agents(ops, self.agents, self.calls, ended))
 
     # ---- helpers -------------------------------------------------------------
 

@@ -172,8 +172,8 @@ async function run() {
     const at = Date.now();
     const ok = { ok: true, at, error: null };
     seq += 1;
-    store.patch({ type: 'patch', seq, epoch: 'bench', now: at,
-      ops: [['set', 'sources', { agents: ok, calls: ok, status: ok, cdr: ok }]] });
+    store.patch({ type: 'patch', seq, epoch: 'bench',
+      ops: [['set', 'sources', { agents: ok, calls: ok, status: ok, cdr: ok }]] }, at);
     renderer.schedule();
   }, 2000);
   const tickTimer = setInterval(() => renderer.tick(), 1000);
@@ -201,7 +201,7 @@ async function run() {
     seq += 1;
     changes += 1;
     observeServerNow(now);
-    store.patch({ type: 'patch', seq, epoch: 'bench', now, ops });
+    store.patch({ type: 'patch', seq, epoch: 'bench', ops }, now);
     if (waitingSince == null) waitingSince = performance.now();
     renderer.schedule();
   }, 1000 / RATE);

@@ -1,6 +1,6 @@
 // Server time in the browser. Timers are computed from the server's `since`
 // against the server's clock, so a TV whose own clock is minutes off still
-// shows the right durations. Every snapshot, patch and ping carries `now`.
+// shows the right durations. Every snapshot and ping carries `now`.
 
 let offset = 0;
 

@@ -1,7 +1,7 @@
 // Boot: read the server's JSON, wire the store, renderer, socket and controls.
 
 import { setupI18n } from './i18n.js';
-import { observeServerNow } from './clock.js';
+import { observeServerNow, serverNow } from './clock.js';
 import { Store } from './store.js';
 import { Renderer } from './render.js';
 import { LiveSocket } from './socket.js';
@@ -36,14 +36,13 @@ const socket = new LiveSocket(boot.ws_path, {
   onMessage(msg) {
     if (msg.type === 'snapshot') {
       observeServerNow(msg.state && msg.state.now);
-      store.snapshot(msg.seq ?? (msg.state && msg.state.seq), msg.state || {});
+      store.snapshot(msg.seq ?? (msg.state && msg.state.seq), msg.state || {}, msg.fields);
       renderer.setConnected(true);
       resyncing = false;
     } else if (msg.type === 'patch') {
-      observeServerNow(msg.now);
       // After asking for a resync, wait for the snapshot; patches until then are moot.
       if (resyncing) return;
-      if (store.patch(msg) === 'gap') {
+      if (store.patch(msg, serverNow()) === 'gap') {
         resyncing = true;
         socket.resync();
       }

@@ -2,14 +2,31 @@
 // order. It records what changed (`dirty`) so the renderer touches only that.
 //
 // Patch ops (documented with the server's wallboard/patches.py):
-//   ["put", "agents"|"calls", key, record]   insert or replace
+//   ["put", "agents"|"calls", key, record]   insert or replace; a record given as a
+//                                            list holds values in the snapshot's `fields` order
 //   ["upd", "agents"|"calls", key, fields]   the changed fields of a known record
 //   ["del", "agents"|"calls", key]
 //   ["set", "status"|"stats"|"sources"|"monitors"|"domain", value]
 //   ["merge", "stats"|..., fields]           the changed keys of a top-level object
+//   ["put"|"upd", "calls", key, ..., 1]      ...and the call's agent shows the call (follows)
+//   ["del", "calls", key, t]                 ...and the call's agent is idle since t
 // Records are replaced, never changed in place, so the renderer can compare them.
 
 const SET_KEYS = new Set(['status', 'stats', 'sources', 'monitors', 'domain']);
+const KEY_FIELD = { agents: 'ext', calls: 'call_id' };
+
+// The fields of an agent on `call`, as the server sets them (patches.py `follows`).
+function follows(call) {
+  const answered = call.state === 'answered';
+  return {
+    state: answered ? 'oncall' : 'ringing',
+    since: answered ? call.answered_at : call.started_at,
+    call_id: call.call_id,
+    direction: call.direction,
+    peer: call.direction === 'inbound' ? call.from : call.to,
+  };
+}
+const IDLE = { state: 'idle', call_id: null, direction: null, peer: null };
 
 export class Store {
   constructor() {
@@ -25,6 +42,7 @@ export class Store {
     this.epoch = null;
     this.ready = false;
     this.lastDataAt = 0; // server time of the last snapshot or patch
+    this.fields = {}; // the order of positional records, from the snapshot
     this.resetDirty();
     this.dirty.all = true;
   }
@@ -39,7 +57,8 @@ export class Store {
     return d;
   }
 
-  snapshot(seq, state) {
+  snapshot(seq, state, fields) {
+    this.fields = fields || {};
     this.agents = new Map();
     this.calls = new Map();
     for (const a of state.agents || []) this.agents.set(String(a.ext), a);
@@ -58,7 +77,8 @@ export class Store {
   }
 
   // 'ok', 'old' (already seen; ignored) or 'gap' (the caller must resync).
-  patch(msg) {
+  // `now` is the server's time as this client reckons it (patches carry no clock).
+  patch(msg, now) {
     if (!this.ready) return 'gap';
     if (msg.epoch != null && this.epoch != null && msg.epoch !== this.epoch) return 'gap';
     if (msg.seq <= this.seq) return 'old';
@@ -67,7 +87,7 @@ export class Store {
       if (!this.apply(op)) return 'gap';
     }
     this.seq = msg.seq;
-    if (msg.now) this.lastDataAt = msg.now;
+    if (now) this.lastDataAt = now;
     return 'ok';
   }
 
@@ -87,14 +107,41 @@ export class Store {
     const map = where === 'agents' ? this.agents : where === 'calls' ? this.calls : null;
     if (!map) return true;
     const id = String(key);
-    if (kind === 'put') map.set(id, value);
-    else if (kind === 'upd') {
+    if (kind === 'put') {
+      const rec = this.record(where, id, value);
+      if (!rec) return false;
+      map.set(id, rec);
+    } else if (kind === 'upd') {
       const old = map.get(id);
       if (!old) return false;
       map.set(id, { ...old, ...value });
-    } else if (kind === 'del') map.delete(id);
-    else return true;
+    } else if (kind === 'del') {
+      const old = map.get(id);
+      map.delete(id);
+      // Gone already (a snapshot taken after the change): its agent is right there too.
+      if (where === 'calls' && typeof value === 'number' && old) this.setAgent(old.agent, { ...IDLE, since: value });
+    } else return true;
     this.dirty[where].add(id);
+    if (where === 'calls' && kind !== 'del' && op[4] === 1) return this.setAgent(map.get(id).agent, follows(map.get(id)));
+    return true;
+  }
+
+  // A positional record (a list) as an object, in the order the snapshot gave.
+  record(where, key, value) {
+    if (!Array.isArray(value)) return value;
+    const names = this.fields[where];
+    if (!names) return null;
+    const rec = { [KEY_FIELD[where]]: key };
+    names.forEach((name, i) => { rec[name] = i < value.length ? value[i] : null; });
+    return rec;
+  }
+
+  setAgent(ext, fields) {
+    const id = ext == null ? null : String(ext);
+    const old = id === null ? null : this.agents.get(id);
+    if (!old) return false;
+    this.agents.set(id, { ...old, ...fields });
+    this.dirty.agents.add(id);
     return true;
   }
 
