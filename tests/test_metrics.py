@@ -8,7 +8,7 @@ from wallboard.metrics import Metrics
 
 LIVE: dict[str, Any] = {
     "screens": {"supervisor": 2, "viewer": 0, "kiosk": 5}, "patches_sent": 120, "bytes_sent": 45_000,
-    "drops": 3, "resyncs": 4, "seq": 77, "pbx_requests": {"/v1/call": 9, "/v1/monitor/agent": 10},
+    "drops": 3, "resyncs": 4, "clogs": 5, "seq": 77, "pbx_requests": {"/v1/call": 9, "/v1/monitor/agent": 10},
 }
 
 
@@ -28,6 +28,7 @@ def test_live_figures_are_read_at_scrape_time() -> None:
     assert value(text, "wallboard_ws_bytes_sent_total") == 45_000
     assert value(text, "wallboard_queue_drops_total") == 3
     assert value(text, "wallboard_resyncs_total") == 4
+    assert value(text, "wallboard_screens_clogged_total") == 5
     assert value(text, "wallboard_seq") == 77
     assert value(text, 'wallboard_pbx_requests_total{route="/v1/call"}') == 9
     live["seq"] = 78
