@@ -28,7 +28,7 @@ class Figures:
     latencies_ms: list[float] = field(default_factory=list)
     seen: float = 0.0  # share of (screen, event) pairs that arrived
     bytes_per_screen: float = 0.0
-    agent_puts_per_screen: float = 0.0
+    events_per_screen: float = 0.0  # marked events each screen saw: one agent change each
     messages: int = 0
     cpu_s: float = 0.0
     rss_kib: int = 0
@@ -89,11 +89,10 @@ def run_phase(srv: Servers, label: str, kind: str, screens: int, *, agents: int,
     fig.pbx_per_min = {r: (pbx1.get(r, 0) - pbx0.get(r, 0)) * 60 / elapsed for r in pbx1}
     live = [o for o in outs if o["kind"] != "stalled"]
     pairs = 0
-    total_bytes = total_puts = 0
+    total_bytes = 0
     for o in live:
         fig.errors += o["errors"]
         total_bytes += sum(o["bytes"])
-        total_puts += sum(o["agent_puts"])
         fig.messages += sum(o["messages"])
         for k, t in zip(o["ids"], o["times"], strict=True):
             t_sent = sent.get(k)
@@ -103,7 +102,7 @@ def run_phase(srv: Servers, label: str, kind: str, screens: int, *, agents: int,
     n_live = sum(o["count"] for o in live)
     fig.seen = pairs / (n_live * len(sent)) if n_live and sent else 0.0
     fig.bytes_per_screen = total_bytes / n_live if n_live else 0.0
-    fig.agent_puts_per_screen = total_puts / n_live if n_live else 0.0
+    fig.events_per_screen = pairs / n_live if n_live else 0.0
     if connected < screens + stalled:
         fig.errors.append(f"only {connected} of {screens + stalled} screens connected")
     return fig

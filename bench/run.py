@@ -98,7 +98,10 @@ def ms(v: float) -> str:
 
 
 def per_change(f: Figures) -> float:
-    return f.bytes_per_screen / f.agent_puts_per_screen if f.agent_puts_per_screen else float("nan")
+    """Bytes a screen got per event (each event changes one agent); pushed screens only."""
+    if f.label.startswith("poll") or not f.events_per_screen:
+        return float("nan")
+    return f.bytes_per_screen / f.events_per_screen
 
 
 def cpu_us(f: Figures) -> float:

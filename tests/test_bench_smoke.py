@@ -27,7 +27,7 @@ def test_push_and_poll_phases_measure_every_event_on_every_screen() -> None:
     assert push.events == 20 and push.accepted == 20
     assert push.seen == 1.0  # each of 3 screens got each of 20 events
     assert len(push.latencies_ms) == 60 and 0 < push.pct(0.5) < 1000
-    assert push.bytes_per_screen > 0 and push.agent_puts_per_screen >= 20
+    assert push.bytes_per_screen > 0 and push.events_per_screen >= 20
     assert poll.seen > 0.9 and not math.isnan(poll.pct(0.5))
     assert poll.bytes_per_screen > push.bytes_per_screen  # the whole state, again and again
     assert "push /ws" in line(push)
