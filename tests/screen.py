@@ -45,7 +45,8 @@ class ScreenCopy:
             records[key] = {**records[key], **op[3]}  # KeyError: the screen lost track
         else:
             old = records.pop(key, None)
-            if where == "calls" and len(op) > 3 and old is not None:
+            if where == "calls" and len(op) > 3:
+                assert old is not None, f"the end of call {key} carries its agent, and this screen lacks the call"
                 self._set_agent(old["agent"], dict(IDLE, since=op[3]))
             return
         if where == "calls" and op[4:] == [1]:

@@ -118,3 +118,47 @@ def test_positional_records_only_for_the_usual_shape() -> None:
     assert op == ["put", "calls", "c1", ["1001", "0899", "1001", "inbound", "ringing", 5]]  # trailing nulls gone
     odd = {**rec, "extra": 1}
     assert positional([["put", "calls", "c1", odd]]) == [["put", "calls", "c1", odd]]
+
+
+def test_a_call_that_rings_and_ends_in_one_batch_leaves_the_agent_op_in() -> None:
+    """The call never reached a screen, so its end cannot carry the agent."""
+    s = live()
+    s.apply_agents([agent("1001")], T0)
+    copy = ScreenCopy(orjson.loads(orjson.dumps(snapshot_message(s.seq, screen_state(s.snapshot(T0), False)))))
+    s.commit([])
+    ops = s.apply_event(event("ringing", "c0", ext="1001", at=T0 + 500))
+    copy.patch(orjson.loads(s.commit(ops).json(False)))  # type: ignore[union-attr]
+    # c1 rings the same agent and hangs up within one turn
+    ops = s.apply_event(event("ringing", "c1", ext="1001", at=T0 + 1000))
+    ops += s.apply_event(event("hangup", "c1", ext="1001", at=T0 + 2000))
+    patch = s.commit(ops)
+    assert patch is not None
+    copy.patch(orjson.loads(patch.json(False)))
+    assert copy.state() == comparable(screen_state(s.snapshot(T0 + 2000), False))
+
+
+async def test_a_snapshot_taken_mid_batch_shows_the_batch_and_its_seq(tmp_path: Path) -> None:
+    """1001 is on call x while w rings it too; in one turn x ends, a screen connects, a poll
+    shows 1001 ringing w, and w ends. The screen must end where the server does."""
+    from tests.test_hub import make_app
+
+    wb: Wallboard = make_app(tmp_path, 8000).state.wallboard
+    sent: list[Patch] = []
+    wb.hub.publish = sent.append  # type: ignore[method-assign]
+    wb.publish(wb.live.apply_agents([agent("1001")], T0))
+    wb.publish(wb.live.apply_event(event("answered", "x", ext="1001", at=T0 + 500)))
+    wb.publish(wb.live.apply_event(event("ringing", "w", ext="1001", at=T0 + 600)))
+    wb.flush()
+    wb.publish(wb.live.apply_event(event("hangup", "x", ext="1001", at=T0 + 1000)))
+    seq, text = wb.snapshot_text(False)  # before the end of this turn
+    copy = ScreenCopy(orjson.loads(text))
+    assert seq == wb.live.seq == copy.seq and copy.agents["1001"]["since"] == T0 + 1000
+    wb.publish(wb.live.apply_agents([agent("1001", "ringing", "w")], T0 + 1500))
+    wb.publish(wb.live.apply_event(event("hangup", "w", ext="1001", at=T0 + 2000)))
+    wb.flush()
+    for patch in sent:
+        if patch.seq > copy.seq:
+            copy.patch(orjson.loads(patch.json(False)))
+    assert copy.seq == wb.live.seq
+    copy.heard(wb.live.last_heard())  # the next ping
+    assert copy.state() == comparable(wb.snapshot(False))

@@ -78,8 +78,8 @@ class Wallboard:
 
         Under load a turn holds many webhooks, so the batch grows with the rate and the
         cost per screen stays one frame per turn; a lone change waits for nothing. A
-        snapshot taken meanwhile already shows the queued change and gets it again in
-        the patch, which is harmless: ops say what values are, not how they moved.
+        snapshot sends the batch first, so it shows exactly its seq: a patch may leave
+        out what a screen can tell from the state before it (patches.py).
         """
         if not ops:
             return
@@ -92,7 +92,12 @@ class Wallboard:
             self.flush()
 
     def flush(self) -> None:
-        self._flush_soon = None
+        """Send the batch: at the end of the turn, or before a snapshot is taken."""
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        if not self._pending:
+            return
         patch = self.live.commit(self._pending)
         self._pending = []
         if patch is not None:
@@ -105,6 +110,7 @@ class Wallboard:
         self.publish(self.live.set_monitor(call_id, info, now_ms()))
 
     def snapshot(self, masked: bool) -> dict[str, Any]:
+        self.flush()
         state = self.live.snapshot(now_ms())
         return screen_state(state, masked)
 
@@ -114,6 +120,7 @@ class Wallboard:
 
     def snapshot_text(self, masked: bool) -> tuple[int, str]:
         """Encoded once per seq, audience and second, however many screens ask."""
+        self.flush()
         now = now_ms()
         key = (self.live.seq, masked, now // 1000)
         text = self._snapshots.get(key)

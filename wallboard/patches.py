@@ -26,8 +26,10 @@ Patches carry no clock: the snapshot and the pings do.
 
 Only what changed travels, and every op says what a value *is*, never how it moved,
 so applying one twice (a patch after a snapshot that already holds it) changes
-nothing. A client that gets `upd` (or a call op for an agent) for a record it does not
-have has lost track and asks for a snapshot.
+nothing. A client that gets `upd`, a call op for an agent, or the end of a call with
+its agent, for a record it does not have, has lost track and asks for a snapshot: a
+snapshot always shows exactly its seq (the pending batch is sent first), and only a call
+committed before the batch can carry its agent on its `del`.
 
 Encoded once per audience (numbers whole or masked), not once per screen.
 """
@@ -122,7 +124,8 @@ def fold_agents(ops: list[Op], agents: dict[str, dict[str, Any]], calls: dict[st
     """Leave out the agent ops a screen can tell from the call ops beside them.
 
     `ops` are compacted (one per target) and `agents`/`calls` the state after them;
-    `ended` is call_id -> the agent its end left idle. An agent op goes only when it
+    `ended` is call_id -> the agent its end left idle, for calls screens already hold
+    (one that began in this batch compacts to a bare `del`). An agent op goes only when it
     changes nothing but FOLLOW_FIELDS and the agent's record then equals what the call
     op implies, so a screen that applies the folded form holds exactly the state.
     """

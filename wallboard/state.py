@@ -106,7 +106,9 @@ class LiveState:
         self._phase: dict[str, tuple[int, int]] = {}  # call_id -> (phase, when)
         self._day_start = clock.day_start_ms(now_ms)
         self._on_call: dict[str, set[str]] = {}  # call_id -> the agents whose record shows it
-        self._ended: dict[str, str] = {}  # call_id -> the agent its end left idle, until taken
+        # Since the last commit: calls ended (-> the agent each left idle) and calls begun.
+        self._ended: dict[str, str] = {}
+        self._begun: set[str] = set()
         self.waiting = WaitingCallers()
         self._stats_json = self.stats.to_json(self.waiting.figures())
 
@@ -226,8 +228,8 @@ class LiveState:
             rec = dict(self.agents[ext], state="idle", since=at, call_id=None, direction=None, peer=None)
             self._agent_touched[ext] = received
             ops += self._put_agent(rec)
-            if call is not None and ext == call.get("agent"):
-                self._ended[call_id] = ext
+            if call is not None and ext == call.get("agent") and call_id not in self._begun:
+                self._ended[call_id] = ext  # screens hold this call: its end can carry the agent
         return ops
 
     # ---- polls ---------------------------------------------------------------
@@ -409,6 +411,7 @@ class LiveState:
     def commit(self, ops: list[Op]) -> Patch | None:
         """The ops returned since the last commit as the next patch (None: no change)."""
         ended, self._ended = self._ended, {}
+        self._begun.clear()
         ops = compact(ops)
         if not ops:
             return None
@@ -449,7 +452,10 @@ class LiveState:
         return ops
 
     def _put_call(self, call: dict[str, Any]) -> list[Op]:
-        ops = record_op("calls", call["call_id"], self.calls.get(call["call_id"]), call)
+        old = self.calls.get(call["call_id"])
+        ops = record_op("calls", call["call_id"], old, call)
+        if old is None:
+            self._begun.add(call["call_id"])
         if ops:
             self.calls[call["call_id"]] = call
             self.waiting.put(call)

@@ -118,8 +118,8 @@ export class Store {
     } else if (kind === 'del') {
       const old = map.get(id);
       map.delete(id);
-      // Gone already (a snapshot taken after the change): its agent is right there too.
-      if (where === 'calls' && typeof value === 'number' && old) this.setAgent(old.agent, { ...IDLE, since: value });
+      // The call's end carries its agent: without the call, this store has lost track.
+      if (where === 'calls' && typeof value === 'number' && !(old && this.setAgent(old.agent, { ...IDLE, since: value }))) return false;
     } else return true;
     this.dirty[where].add(id);
     if (where === 'calls' && kind !== 'del' && op[4] === 1) return this.setAgent(map.get(id).agent, follows(map.get(id)));
