@@ -17,6 +17,7 @@ an optimisation only, never a requirement.
 from __future__ import annotations
 
 import fcntl
+import socket
 import struct
 import termios
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SEND_KEY = "wallboard.server_send"
+TCP_INFO = getattr(socket, "TCP_INFO", 11)
+_BYTES_ACKED = 120  # offset of tcpi_bytes_acked in Linux's struct tcp_info (append-only ABI)
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -54,13 +57,13 @@ class DirectLine:
     """The transport under one screen's socket, written to only while the connection
     is open and not pushing back (the protocol's own flow control: `writable`)."""
 
-    __slots__ = ("_fd", "_proto", "_transport")
+    __slots__ = ("_fd", "_proto", "_sock", "_transport")
 
     def __init__(self, proto: Any) -> None:
         self._proto = proto
         self._transport = proto.transport
-        sock = self._transport.get_extra_info("socket")
-        self._fd: int = sock.fileno() if sock is not None else -1
+        self._sock = self._transport.get_extra_info("socket")
+        self._fd: int = self._sock.fileno() if self._sock is not None else -1
 
     @classmethod
     def find(cls, scope: Scope) -> DirectLine | None:
@@ -90,3 +93,12 @@ class DirectLine:
         except OSError:
             return queued  # closed under us: the send loop finds out on its own
         return queued + kernel
+
+    def taken(self) -> int | None:
+        """Bytes the peer has acknowledged so far (Linux TCP_INFO tcpi_bytes_acked), or
+        None where the kernel does not say."""
+        try:
+            info = self._sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 192)
+        except (AttributeError, OSError):
+            return None
+        return struct.unpack_from("Q", info, _BYTES_ACKED)[0] if len(info) >= _BYTES_ACKED + 8 else None

@@ -54,6 +54,7 @@ class Screen:
     busy: bool = False  # the send loop holds an item it has not finished writing
     resync_pending: bool = False  # a snapshot marker is queued (and nothing after it)
     clogged: bool = False  # holds unread bytes and took none since the last sweep
+    taken: int | None = None  # bytes it had acknowledged at the last sweep
     unsent: int = 0  # bytes it had not taken at the last sweep
     flowing: asyncio.Event = field(default_factory=asyncio.Event)  # set while not clogged
     closing: int | None = field(default=None)
@@ -111,13 +112,20 @@ class Hub:
     def sweep(self) -> None:
         """Mark the screens that hold at least STALL_BYTES unread and took nothing since the
         last sweep: they are written nothing more (their queue overflows into one snapshot,
-        sent once they read again). A slow screen that still reads is never marked."""
+        sent once they read again). A slow screen that still reads is never marked.
+
+        "Took nothing": the kernel's count of bytes the peer acknowledged did not move;
+        where it has none, the unread bytes did not shrink."""
         for screen in self.screens:
             if screen.line is None:
                 continue
-            unsent = screen.line.unsent()
-            clogged = unsent >= STALL_BYTES and unsent >= screen.unsent
-            screen.unsent = unsent
+            unsent, taken = screen.line.unsent(), screen.line.taken()
+            if taken is not None and screen.taken is not None:
+                idle = taken == screen.taken
+            else:
+                idle = unsent >= screen.unsent
+            clogged = unsent >= STALL_BYTES and idle
+            screen.unsent, screen.taken = unsent, taken
             if clogged and not screen.clogged:
                 self.clogs += 1
                 screen.flowing.clear()
