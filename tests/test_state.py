@@ -417,3 +417,29 @@ def test_day_rollover_forgets_only_agents_offline_since_yesterday(polls: list[tu
         assert {e for e, a in s.agents.items() if a["state"] == "offline"} == set(offline_since)
     if s.time.day_start_ms(start + sorted(polls)[-1][0] * 1000) == midnight:
         assert all(a["since"] >= midnight for a in s.agents.values() if a["state"] == "offline")
+
+
+def test_a_monitor_ends_when_the_supervisors_phone_leaves_the_call_it_joined() -> None:
+    """Listen to 1001's call, then hang up the supervisor's own leg: the agent's call goes
+    on, the 'listening' badge must not."""
+    s = live()
+    s.apply_agents([agent("1001"), agent("999")], T0)
+    s.apply_event(event("answered", "c1", ext="1001", at=T0 + 1000))
+    assert s.set_monitor("c1", {"agent": "1001", "mode": "listen", "by": "sup", "ext": "999"}, T0 + 5000)
+    # The PBX rings 999 (an outbound leg from it) and 999 answers; the monitor stays.
+    s.apply_event(event("ringing", "sup-leg", ext="999", direction="outbound", number="1001", at=T0 + 5200))
+    s.apply_event(event("answered", "sup-leg", ext="999", direction="outbound", number="1001", at=T0 + 7000))
+    assert list(s.monitors) == ["c1"]
+    ops = s.apply_event(event("hangup", "sup-leg", ext="999", direction="outbound", number="1001", at=T0 + 30000))
+    assert s.monitors == {} and ["set", "monitors", []] in ops
+    assert s.agents["1001"]["state"] == "oncall" and "c1" in s.calls
+
+
+def test_a_monitor_outlives_an_older_call_of_the_supervisors_phone() -> None:
+    s = live()
+    s.apply_agents([agent("1001"), agent("999")], T0)
+    s.apply_event(event("answered", "c1", ext="1001", at=T0 + 1000))
+    s.apply_event(event("answered", "own", ext="999", at=T0 + 2000))  # 999 on a call of its own
+    s.set_monitor("c1", {"agent": "1001", "mode": "listen", "by": "sup", "ext": "999"}, T0 + 60_000)
+    s.apply_event(event("hangup", "own", ext="999", at=T0 + 61_000))
+    assert list(s.monitors) == ["c1"]

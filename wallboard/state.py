@@ -47,6 +47,7 @@ from wallboard.stats import DayStats, WaitingCallers
 PHASES = {"ringing": 1, "answered": 2, "hangup": 3, "cdr": 4}
 ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
 TOMBSTONE_MS = 2 * 3600 * 1000
+MONITOR_SLACK_MS = 5000
 SOURCES = ("agents", "calls", "status", "cdr")
 # /v1/call states that mean the media is flowing (the call was answered).
 ANSWERED_CHANNEL_STATES = {"CS_EXCHANGE_MEDIA", "CS_SOFT_EXECUTE", "ACTIVE", "ANSWERED"}
@@ -399,6 +400,16 @@ class LiveState:
             self.monitors[call_id] = {"call_id": call_id, "since": now, **info}
         return [set_op("monitors", list(self.monitors.values()))]
 
+    def _end_monitors_by(self, ext: str, leg_since: int) -> list[Op]:
+        """`ext`'s phone left a call it was on since `leg_since`: a listen, whisper or barge it
+        joined for is over, though the call it joined goes on. (A leg older than the monitor,
+        give or take the PBX ringing the phone before answering the request, is another call.)"""
+        over = [call_id for call_id, m in self.monitors.items()
+                if m.get("ext") == ext and leg_since >= m["since"] - MONITOR_SLACK_MS]
+        for call_id in over:
+            del self.monitors[call_id]
+        return [set_op("monitors", list(self.monitors.values()))] if over else []
+
     def tick(self, now: int) -> list[Op]:
         """Periodic upkeep: day rollover, tombstone pruning, waiting-time figures."""
         ops = self._roll_day(now)
@@ -437,6 +448,8 @@ class LiveState:
         ext = rec["ext"]
         old = self.agents.get(ext)
         ops = record_op("agents", ext, old, rec)
+        if ops and old is not None and old["call_id"] is not None and rec["call_id"] is None:
+            ops += self._end_monitors_by(ext, old["since"])
         if ops:
             self.agents[ext] = rec
             was = old["call_id"] if old else None
