@@ -46,7 +46,7 @@ function setText(node, text) {
 export function drawHourly(box, calls, answered, currentHour) {
   const W = 480;
   const H = 200;
-  const pad = { l: 34, r: 6, t: 10, b: 26 };
+  const pad = { l: 46, r: 6, t: 10, b: 26 }; // room for "12.500" on the TV's larger axis font
   const data = Array.isArray(calls) ? calls.slice(0, 24) : [];
   const ans = Array.isArray(answered) ? answered.slice(0, 24) : [];
   const max = Math.max(1, ...data, ...ans);

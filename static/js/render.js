@@ -139,6 +139,9 @@ export class Renderer {
     this.count = root.querySelector('[data-agent-count]');
     this.callsBody = root.querySelector('[data-calls]');
     this.callsEmpty = root.querySelector('[data-calls-empty]');
+    this.callsMore = opts.windowed ? null : root.querySelector('[data-calls-more]');
+    this.callsPanel = this.callsBody && this.callsBody.closest('.calls-panel');
+    this.callsFit = Infinity; // rows the TV's calls panel has room for
     this.connEl = root.querySelector('[data-conn]');
     this.connText = root.querySelector('[data-conn-text]');
     this.updatedEl = root.querySelector('[data-updated]');
@@ -223,6 +226,7 @@ export class Renderer {
     // The one layout read of the frame, before any write.
     this.agentWindow.measure();
     this.callWindow.measure();
+    if (this.callsMore) this.measureCallsFit();
     const dirty = this.store.takeDirty();
     const now = serverNow();
     if (dirty.all) {
@@ -244,6 +248,7 @@ export class Renderer {
     if (this.rowListDirty) this.listRows();
     this.showRows(now);
     if (dirty.all || dirty.calls.size) this.callsEmpty.hidden = this.rows.size > 0;
+    if (this.callsMore) this.renderCallsMore();
     if (dirty.all || dirty.keys.has('domain')) setText(this.domainEl, this.store.domain || '');
     const hour = hourOf(now);
     if (dirty.all || dirty.keys.has('stats') || dirty.keys.has('status') || hour !== this.chartHour) {
@@ -494,6 +499,26 @@ export class Renderer {
     this.shownRows.delete(row);
     this.seenRows.delete(row);
     this.rowListDirty = true;
+  }
+
+  // The TV shows every row and cannot scroll: how many fit between the list's top and
+  // the bottom of the panel, which clips the rest.
+  measureCallsFit() {
+    const first = this.rowList.length ? this.rowList[0].el : null;
+    const rowH = first ? first.offsetHeight : 0;
+    if (!rowH || !this.callsPanel) {
+      this.callsFit = Infinity;
+      return;
+    }
+    const room = this.callsPanel.getBoundingClientRect().bottom - this.callsBody.getBoundingClientRect().top;
+    this.callsFit = Math.max(0, Math.floor((room + 1) / rowH));
+  }
+
+  renderCallsMore() {
+    const hidden = Math.max(0, this.rows.size - this.callsFit);
+    const text = hidden ? t('calls.more', { n: fmtInt(hidden) }) : '';
+    setText(this.callsMore, text);
+    if (this.callsMore.hidden !== !hidden) this.callsMore.hidden = !hidden;
   }
 
   // The Map keeps insertion order, which is the DOM's.

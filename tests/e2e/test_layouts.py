@@ -78,6 +78,49 @@ def test_tv_kiosk_is_read_only_masked_dark_and_large(servers: tuple[Server, Serv
     context.close()
 
 
+def test_tv_says_how_many_calls_it_has_no_room_for_and_shows_waiting_callers_first(
+        servers: tuple[Server, Server], browser: Any) -> None:
+    sim, wb = servers
+    context = browser.new_context(viewport={"width": 1366, "height": 768})  # a small TV: 9 calls do not fit
+    page = context.new_page()
+    page.goto(f"{wb.url}/kiosk?token={KIOSK}")
+    page.wait_for_selector('[data-conn="live"]')
+    talking = []
+    for ext in ("1001", "1002", "1003", "1004", "1008"):
+        leg = script_call(sim, exts=[ext], number=f"09{ext}0000")["legs"][0]["call_id"]
+        move(sim, leg, "answer")
+        talking.append(leg)
+    ringing = script_call(sim, exts=["1009"], number="0911222333")["legs"][0]["call_id"]
+    try:
+        page.wait_for_selector(f'[data-call="{ringing}"]')
+        rows = page.locator("[data-call]")
+        more = page.locator("[data-calls-more]")
+        wait_until(lambda: rows.count() == len(httpx.get(f"{wb.url}/api/state?token={KIOSK}").json()["calls"]),
+                   10, what="every call in the list")
+
+        def fully_shown() -> int:
+            return int(page.evaluate(
+                "(() => { const box = document.querySelector('.calls-panel').getBoundingClientRect();"
+                " return [...document.querySelectorAll('[data-call]')].filter(r => {"
+                " const b = r.getBoundingClientRect(); return b.top >= box.top && b.bottom <= box.bottom + 1;"
+                " }).length; })()"))
+
+        hidden = rows.count() - fully_shown()
+        assert hidden > 0, "the scene must not fit: add calls"
+        wait_until(lambda: more.is_visible() and more.text_content() == f"+{hidden} cuộc gọi khác", 10,
+                   what=f"'+{hidden} cuộc gọi khác' (shows {more.text_content()!r})")
+        # Waiting callers are never the ones cut off: ringing rows come first.
+        first = page.evaluate(
+            "(() => { const rows = [...document.querySelectorAll('[data-call]')];"
+            " rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);"
+            " return rows[0].dataset.state; })()")
+        assert first == "ringing"
+    finally:
+        for leg in [*talking, ringing]:
+            move(sim, leg, "hangup")
+        context.close()
+
+
 def test_phone_is_one_column_at_360px_in_english(servers: tuple[Server, Server], browser: Any) -> None:
     _, wb = servers
     context = browser.new_context(viewport={"width": 360, "height": 780}, is_mobile=True,
