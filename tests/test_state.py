@@ -443,3 +443,16 @@ def test_a_monitor_outlives_an_older_call_of_the_supervisors_phone() -> None:
     s.set_monitor("c1", {"agent": "1001", "mode": "listen", "by": "sup", "ext": "999"}, T0 + 60_000)
     s.apply_event(event("hangup", "own", ext="999", at=T0 + 61_000))
     assert list(s.monitors) == ["c1"]
+
+
+def test_a_ring_group_seen_first_by_a_poll_is_one_waiting_caller() -> None:
+    """The poll does not tell the hotline; the legs still belong to one caller, and the
+    webhook that comes later puts the leg in its flow."""
+    s = live()
+    s.apply_agents([agent("1001"), agent("1002")], T0)
+    s.apply_calls([call("leg-1", ext="1001", number="0913674749"),
+                   call("leg-2", ext="1002", number="0913674749")], T0 + 1000)
+    assert s.stats.to_json(s.waiting.figures())["waiting"] == 1
+    s.apply_event(event("ringing", "leg-1", ext="1001", number="0913674749", hotline="19001919", at=T0 + 900))
+    assert s.calls["leg-1"]["hotline"] == "19001919" and s.calls["leg-1"]["flow"] == "19001919|0913674749"
+    assert s.stats.to_json(s.waiting.figures())["waiting"] == 1

@@ -51,9 +51,9 @@ def test_figures_and_waiting_callers() -> None:
     stats = DayStats(clock(), sla_seconds=20, now_ms=T0)
     assert stats.add_cdrs([cdr("a", T0, T0 + 5_000, T0 + 65_000), cdr("b ", T0 + HOUR, None, T0 + HOUR + 9_000)])
     assert not stats.add_cdrs([cdr("b", T0 + HOUR, None, T0 + HOUR + 9_000)])  # the same id, trailing space
-    calls = {"c1": {"call_id": "c1", "direction": "inbound", "flow": "h|x", "state": "ringing", "started_at": T0},
-             "c2": {"call_id": "c2", "direction": "inbound", "flow": "h|x", "state": "ringing", "started_at": T0 - 9},
-             "c3": {"call_id": "c3", "direction": "outbound", "flow": None, "state": "ringing", "started_at": 1}}
+    calls = {"c1": {"call_id": "c1", "direction": "inbound", "from": "x", "state": "ringing", "started_at": T0},
+             "c2": {"call_id": "c2", "direction": "inbound", "from": "x", "state": "ringing", "started_at": T0 - 9},
+             "c3": {"call_id": "c3", "direction": "outbound", "from": "101", "state": "ringing", "started_at": 1}}
     figures = stats.to_json(waiting_of(calls))
     assert figures["service_level"] == 50.0 and figures["answer_rate"] == 50.0
     assert figures["avg_talk_seconds"] == 60.0
@@ -105,7 +105,7 @@ def test_figures_counted_as_flows_come_equal_a_pass_over_the_day(steps: list[Any
 LEG_CHANGES = st.lists(st.tuples(
     st.sampled_from(["put", "put", "answer", "remove"]),
     st.integers(0, 7),  # call id
-    st.sampled_from(["f1", "f2", "f3", None]),  # flow (None: a call of its own)
+    st.sampled_from(["f1", "f2", "f3", None]),  # caller number (None: withheld, a call of its own)
     st.sampled_from(["inbound", "inbound", "outbound"]),
     st.integers(0, 50),  # started
 ), max_size=60)
@@ -116,7 +116,7 @@ LEG_CHANGES = st.lists(st.tuples(
 def test_waiting_callers_kept_as_calls_change_equal_one_pass_over_the_calls(changes: list[Any]) -> None:
     calls: dict[str, dict[str, Any]] = {}
     kept = WaitingCallers()
-    for what, n, flow, direction, started in changes:
+    for what, n, number, direction, started in changes:
         call_id = f"c{n}"
         if what == "remove":
             calls.pop(call_id, None)
@@ -124,7 +124,7 @@ def test_waiting_callers_kept_as_calls_change_equal_one_pass_over_the_calls(chan
             continue
         old = calls.get(call_id)
         call = dict(old) if old and what == "answer" else {
-            "call_id": call_id, "direction": direction, "flow": flow, "state": "ringing", "started_at": started}
+            "call_id": call_id, "direction": direction, "from": number, "state": "ringing", "started_at": started}
         if what == "answer":
             call["state"] = "answered"
         calls[call_id] = call

@@ -152,6 +152,7 @@ class LiveState:
             if self.stats.add_cdr_event(ev) or ended:
                 ops += ended + self._refresh_stats(ev.received)
             return ops
+        ops += self._learn_hotline(ev)
         if self.phase(ev.call_id) >= new_phase:
             return ops  # duplicate or late: phases never move back
         self._set_phase(ev.call_id, new_phase, ev.received)
@@ -177,6 +178,14 @@ class LiveState:
             call["answered_at"] = call["answered_at"] or ev.at
         self._call_touched[ev.call_id] = ev.received
         return self._put_call(call)
+
+    def _learn_hotline(self, ev: CallEvent) -> list[Op]:
+        """A leg first seen by a poll (which does not tell the hotline) joins its flow when
+        any of its webhooks comes, even one too late to move it."""
+        call = self.calls.get(ev.call_id)
+        if call is None or call["hotline"] or not ev.hotline or ev.direction != "inbound":
+            return []
+        return self._put_call(dict(call, hotline=ev.hotline, flow=flow_key(ev.hotline, ev.from_number)))
 
     def _event_agent(self, ev: CallEvent, ext: str) -> list[Op]:
         if not ext:

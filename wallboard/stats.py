@@ -123,8 +123,12 @@ class DayStats:
 
 class WaitingCallers:
     """Inbound callers ringing and not yet answered by anyone, ring-group legs grouped
-    by flow, kept as calls are put and removed: a webhook costs a few dictionary
-    operations, not a pass over every live call (a queue can hold hundreds)."""
+    by the caller's number, kept as calls are put and removed: a webhook costs a few
+    dictionary operations, not a pass over every live call (a queue can hold hundreds).
+
+    By number, not by flow (hotline and number): a leg first seen by a poll has no
+    hotline yet, and grouped apart it would count its caller once more until its
+    webhook came. One number waiting on two hotlines at once counts once."""
 
     def __init__(self) -> None:
         self._flow_of: dict[str, str] = {}  # call_id -> flow key
@@ -137,7 +141,7 @@ class WaitingCallers:
         self.remove(call_id)
         if call["direction"] != "inbound":
             return
-        key = call.get("flow") or call_id
+        key = call.get("from") or call_id
         self._flow_of[call_id] = key
         self._legs.setdefault(key, {})[call_id] = (call["state"] == "answered", call["started_at"])
         self._settle(key)
@@ -179,7 +183,7 @@ def waiting_of(calls: Mapping[str, Mapping[str, Any]]) -> tuple[int, int | None]
     for c in calls.values():
         if c["direction"] != "inbound":
             continue
-        key = c.get("flow") or c["call_id"]
+        key = c.get("from") or c["call_id"]
         was_answered, since = flows.get(key, (False, c["started_at"]))
         flows[key] = (was_answered or c["state"] == "answered", min(since, c["started_at"]))
     waits = [since for answered, since in flows.values() if not answered]
