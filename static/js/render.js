@@ -83,8 +83,11 @@ function tileProto() {
   timer.append(document.createTextNode('')); // changed in place each second: no new node
   state.append(word, timer);
   const peer = el('div', 'agent-peer');
+  // The direction as an arrow and a word; the word gives way to the caller's number
+  // when the tile is warning (a caller waiting too long is who the supervisor looks for).
   const dir = el('span', 'agent-dir');
   dir.setAttribute('data-dir', '');
+  dir.append(el('span', 'dir-icon'), el('span', 'dir-word'));
   const num = el('span', 'agent-number');
   num.setAttribute('data-peer', '');
   const warn = el('span', 'warn-badge');
@@ -294,7 +297,8 @@ export class Renderer {
       const [head, state, peer, mon] = node.children;
       tile = {
         el: node, name: head.children[0], extEl: head.children[1], word: state.children[0],
-        timer: state.children[1].firstChild, dir: peer.children[0], peer: peer.children[1],
+        timer: state.children[1].firstChild, dirIcon: peer.children[0].children[0],
+        dirWord: peer.children[0].children[1], peer: peer.children[1],
         warnBadge: peer.children[2], mon, agent: null, timerText: '', warn: false,
         nameText: null, rank: 0, order: null, match: false, slot: -1, shown: false, seen: false,
       };
@@ -320,7 +324,8 @@ export class Renderer {
     const busy = state === 'ringing' || state === 'oncall';
     const dir = busy ? agent.direction : null;
     setAttr(tile.el, 'data-direction', dir && DIR_WORDS[dir] ? dir : null);
-    setText(tile.dir, dir && DIR_WORDS[dir] ? `${DIR_ICONS[dir]} ${t(DIR_WORDS[dir])}` : '');
+    setText(tile.dirIcon, dir && DIR_WORDS[dir] ? DIR_ICONS[dir] : '');
+    setText(tile.dirWord, dir && DIR_WORDS[dir] ? t(DIR_WORDS[dir]) : '');
     setText(tile.peer, busy && agent.peer ? String(agent.peer) : '');
     const m = this.store.monitorByAgent.get(ext);
     tile.mon.hidden = !m;

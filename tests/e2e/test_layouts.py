@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -119,6 +120,29 @@ def test_tv_says_how_many_calls_it_has_no_room_for_and_shows_waiting_callers_fir
         for leg in [*talking, ringing]:
             move(sim, leg, "hangup")
         context.close()
+
+
+def test_a_tile_warning_of_a_long_ring_shows_the_callers_whole_number(
+        servers: tuple[Server, Server], browser: Any, tmp_path: Path) -> None:
+    """The 'too long' badge shares the caller's line: the direction word gives way."""
+    sim, _ = servers
+    with wallboard_server(tmp_path, sim.url, auth_mode="none", display_ringing_warn_seconds="1",
+                          webhook_register="false") as wb:
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        page = context.new_page()
+        page.goto(f"{wb.url}/?kiosk=1")
+        page.wait_for_selector('[data-conn="live"]')
+        leg = script_call(sim, exts=["1001"], number="0912345678")["legs"][0]["call_id"]
+        try:
+            tile = page.locator('[data-agent="1001"][data-warn="true"]')
+            tile.wait_for(timeout=15_000)
+            number = tile.locator("[data-peer]")
+            assert number.text_content() == "0912345678"
+            assert number.evaluate("e => e.scrollWidth <= e.clientWidth"), "the number is cut"
+            assert tile.locator(".warn-badge").is_visible() and tile.locator(".dir-word").is_hidden()
+        finally:
+            move(sim, leg, "hangup")
+            context.close()
 
 
 def test_phone_is_one_column_at_360px_in_english(servers: tuple[Server, Server], browser: Any) -> None:
