@@ -128,12 +128,8 @@ def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
         },
         # Seconds after which a source's last success, as the last ping told it, counts
         # as old: a backstop, as the server itself says when a source fails or goes old.
-        "stale_after": {
-            "agents": settings.stale_after(poll.agents_interval) + PING_EVERY_S,
-            "calls": settings.stale_after(poll.calls_interval) + PING_EVERY_S,
-            "status": settings.stale_after(poll.status_interval) + PING_EVERY_S,
-            "cdr": settings.stale_after(poll.cdr_interval) + PING_EVERY_S,
-        },
+        "stale_after": {source: settings.stale_after(getattr(poll, f"{source}_interval")) + PING_EVERY_S
+                        for source in ("agents", "calls", "status", "cdr")},
         "catalogue": dict(catalogue(lang)),
     }
 

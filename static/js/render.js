@@ -70,6 +70,17 @@ function setAttr(node, name, value) {
 
 const hide = (item) => { item.el.hidden = true; };
 
+// A tile or row gone from the state: out of the DOM and out of every set that tracks it.
+function forget(items, key, shown, seen) {
+  const item = items.get(key);
+  item.shown = false;
+  item.seen = false;
+  item.el.remove();
+  items.delete(key);
+  shown.delete(item);
+  seen.delete(item);
+}
+
 function tileProto() {
   const tile = el('article', 'agent');
   tile.setAttribute('role', 'listitem');
@@ -337,13 +348,7 @@ export class Renderer {
   }
 
   removeTile(ext) {
-    const tile = this.tiles.get(ext);
-    tile.shown = false;
-    tile.seen = false;
-    tile.el.remove();
-    this.tiles.delete(ext);
-    this.shownTiles.delete(tile);
-    this.seenTiles.delete(tile);
+    forget(this.tiles, ext, this.shownTiles, this.seenTiles);
     this.ranksDirty = true;
     this.sortedDirty = true;
   }
@@ -496,13 +501,7 @@ export class Renderer {
   }
 
   removeRow(id) {
-    const row = this.rows.get(id);
-    row.shown = false;
-    row.seen = false;
-    row.el.remove();
-    this.rows.delete(id);
-    this.shownRows.delete(row);
-    this.seenRows.delete(row);
+    forget(this.rows, id, this.shownRows, this.seenRows);
     this.rowListDirty = true;
   }
 
