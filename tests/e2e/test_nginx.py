@@ -90,7 +90,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     with sim_server(tmp, "--agents", "4", "--seed", "6", "--rate", "0") as sim, \
             wallboard_server(tmp, sim.url, port=upstream, auth_mode="none", webhook_secret=SECRET,
                              server_public_url=public, auth_kiosk_tokens=KIOSK,
-                             server_trusted_proxies="127.0.0.1") as wb:
+                             server_trusted_proxies="127.0.0.1",
+                             # a webhook-only test call must not be undone by a calls poll
+                             poll_calls_interval="600") as wb:
         with (tmp / "error.log").open("ab") as errors:  # nginx keeps its own copy
             nginx = subprocess.Popen([str(NGINX), "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
                                      stdout=subprocess.DEVNULL, stderr=errors)
