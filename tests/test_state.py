@@ -11,6 +11,7 @@ from tests.factories import T0, agent, call, event, live, status
 from tests.screen import ScreenCopy, comparable
 from wallboard.masking import screen_state
 from wallboard.patches import snapshot_message
+from wallboard.pbx.models import Cdr
 from wallboard.state import CallEvent, LiveState
 
 
@@ -159,6 +160,34 @@ def test_cdr_does_not_end_other_calls_of_the_same_number() -> None:
     assert s.agents["1001"]["state"] == "ringing" and s.agents["1002"]["state"] == "oncall"
 
 
+def test_an_agents_calls_and_talk_time_today_come_from_cdrs() -> None:
+    s = live()
+    s.apply_agents([agent("1001"), agent("1002")], T0)
+    assert {k: s.agents["1001"][k] for k in ("answered_today", "talk_today")} == {
+        "answered_today": 0, "talk_today": 0}
+    ops = s.apply_event(event("cdr", "flow-1", extension="1001", status="ANSWERED", time_started=T0,
+                              time_answered=T0 + 5000, time_ended=T0 + 65_400, at=T0 + 65_400))
+    assert ["upd", "agents", "1001", {"answered_today": 1, "talk_today": 60}] in ops
+    fmt = s.time.format
+    read = [Cdr(id=i, sip_call_id="", cause="", duration=0, direction=d, recording_url="", extension=x,
+                from_number="0899", to_number="1900", receive_dest="", time_started=fmt(T0),
+                time_answered=fmt(T0 + 1000) if st == "ANSWERED" else "", time_ended=fmt(T0 + 31_000),
+                status=st)
+            for i, d, x, st in [("flow-1", "inbound", "1001", "ANSWERED"),  # the same flow again
+                                ("flow-2", "outbound", "1001", "ANSWERED"),
+                                ("flow-3", "inbound", "1002", "NO ANSWER"),
+                                ("flow-4", "inbound", "1003", "ANSWERED")]]
+    ops = s.apply_cdrs(read, T0 + 70_000)
+    assert ["upd", "agents", "1001", {"answered_today": 2, "talk_today": 90}] in ops
+    assert not [op for op in ops if op[1] == "agents" and op[2] != "1001"]  # 1002 missed; 1003 unseen
+    s.apply_agents([agent("1001"), agent("1002"), agent("1003")], T0 + 80_000)
+    assert (s.agents["1003"]["answered_today"], s.agents["1003"]["talk_today"]) == (1, 30)
+    midnight = s.time.day_start_ms(T0) + 24 * 3600 * 1000
+    ops = s.apply_agents([agent("1001"), agent("1002"), agent("1003")], midnight + 1)
+    assert ["upd", "agents", "1001", {"answered_today": 0, "talk_today": 0}] in ops
+    assert all(a["answered_today"] == 0 and a["talk_today"] == 0 for a in s.agents.values())
+
+
 def test_day_rolls_over_at_local_midnight() -> None:
     s = live()
     s.apply_agents([agent("1001"), agent("1002")], T0)
@@ -264,9 +293,10 @@ class ModelPbx:
         ext = self.legs[legs[-1]]["ext"]  # the one who answered, else the last that rang
         for call_id in legs:
             self.sent.append(("hangup", call_id, self.legs.pop(call_id)["ext"], {"at": now}))
+        began = self.began.pop(flow)
         self.sent.append(("cdr", f"f{flow}", ext, {
             "at": now, "status": "ANSWERED" if answered else "NO ANSWER", "extension": ext,
-            "time_started": self.began.pop(flow), "time_ended": now}))
+            "time_started": began, "time_answered": began if answered else None, "time_ended": now}))
 
     def agent_rows(self) -> list[Any]:
         by_ext = {leg["ext"]: (c, leg["state"]) for c, leg in self.legs.items()}

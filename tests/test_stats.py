@@ -12,10 +12,11 @@ from wallboard.stats import DayStats, WaitingCallers, waiting_of
 HOUR = 3_600_000
 
 
-def cdr(id_: str, started: int, answered: int | None, ended: int, *, direction: str = "inbound") -> Cdr:
+def cdr(id_: str, started: int, answered: int | None, ended: int, *, direction: str = "inbound",
+        extension: str = "1001") -> Cdr:
     fmt = clock().format
     return Cdr(id=id_, sip_call_id="", cause="", duration=0, direction=direction, recording_url="",
-               extension="1001", from_number="0899123456", to_number="19001919", receive_dest="",
+               extension=extension, from_number="0899123456", to_number="19001919", receive_dest="",
                time_started=fmt(started), time_answered=fmt(answered) if answered is not None else "",
                time_ended=fmt(ended), status="ANSWERED" if answered is not None else "NO ANSWER")
 
@@ -77,7 +78,21 @@ FLOWS = st.lists(st.tuples(
     st.integers(-10_000, 600_000),  # ended after answered (or started)
     st.sampled_from(["inbound", "outbound"]),
     st.integers(0, 20),  # id
+    st.sampled_from(["1001", "1002", ""]),  # the extension on the CDR
 ), max_size=40)
+
+
+def agents_recomputed(stats: DayStats) -> dict[str, dict[str, int]]:
+    """Per agent, by a pass over every flow of the day: calls answered and seconds talked."""
+    calls: dict[str, int] = {}
+    talk: dict[str, int] = {}
+    for f in stats.flows.values():
+        if f.agent and f.answered is not None:
+            calls[f.agent] = calls.get(f.agent, 0) + 1
+            talk[f.agent] = talk.get(f.agent, 0) + (f.ended - f.answered if f.ended is not None
+                                                    and f.ended >= f.answered else 0)
+    return {ext: {"answered_today": calls.get(ext, 0), "talk_today": round(talk.get(ext, 0) / 1000)}
+            for ext in ("1001", "1002", "")}
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,7 +100,8 @@ FLOWS = st.lists(st.tuples(
 def test_figures_counted_as_flows_come_equal_a_pass_over_the_day(steps: list[Any]) -> None:
     stats = DayStats(clock(), sla_seconds=20, now_ms=T0)
     now = T0
-    for what, started, answer_after, end_after, direction, n in steps:
+    shown: dict[str, dict[str, int]] = {}  # what a board learns through take_changed_agents
+    for what, started, answer_after, end_after, direction, n, ext in steps:
         started += T0
         answered = None if answer_after is None else started + answer_after
         ended = (answered or started) + end_after
@@ -93,13 +109,17 @@ def test_figures_counted_as_flows_come_equal_a_pass_over_the_day(steps: list[Any
             now += 24 * HOUR
             stats.new_day(now)
         elif what == "cdrs":
-            stats.add_cdrs([cdr(f"f{n}", started, answered, ended, direction=direction)])
+            stats.add_cdrs([cdr(f"f{n}", started, answered, ended, direction=direction, extension=ext)])
         else:
-            stats.add_cdr_event(event("cdr", f"f{n}", direction=direction,
+            stats.add_cdr_event(event("cdr", f"f{n}", direction=direction, extension=ext,
                                       status="ANSWERED" if answered is not None else "NO ANSWER",
                                       time_started=started, time_answered=answered, time_ended=ended))
         figures = stats.to_json((0, None))
         assert {k: v for k, v in figures.items() if k not in ("waiting", "longest_wait_since")} == recomputed(stats)
+        for ext in stats.take_changed_agents():
+            shown[ext] = stats.agent_today(ext)
+        zero = {"answered_today": 0, "talk_today": 0}
+        assert {ext: shown.get(ext, zero) for ext in ("1001", "1002", "")} == agents_recomputed(stats)
 
 
 LEG_CHANGES = st.lists(st.tuples(

@@ -102,7 +102,7 @@ def compact(ops: list[Op]) -> list[Op]:
 # The order of positional records; nullable fields last, so trailing nulls can go.
 WIRE_FIELDS: dict[str, tuple[str, ...]] = {
     "agents": ("name", "state", "since", "username", "user_agent", "network_ip",
-               "direction", "peer", "call_id"),
+               "answered_today", "talk_today", "direction", "peer", "call_id"),
     "calls": ("agent", "from", "to", "direction", "state", "started_at", "hotline", "answered_at"),
 }
 KEY_FIELD = {"agents": "ext", "calls": "call_id"}

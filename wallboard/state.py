@@ -150,7 +150,7 @@ class LiveState:
             self._set_phase(ev.call_id, new_phase, ev.received)
             ended = self._end_flow(ev)
             if self.stats.add_cdr_event(ev) or ended:
-                ops += ended + self._refresh_stats(ev.received)
+                ops += ended + self._refresh_stats(ev.received) + self._refresh_agents_today()
             return ops
         ops += self._learn_hotline(ev)
         if self.phase(ev.call_id) >= new_phase:
@@ -191,7 +191,7 @@ class LiveState:
         if not ext:
             return []
         agent = self.agents.get(ext)
-        rec = dict(agent) if agent else _blank_agent(ext, ev.at)
+        rec = dict(agent) if agent else self._blank_agent(ext, ev.at)
         state = "oncall" if ev.state == "answered" else "ringing"
         if rec["state"] == "oncall" and state == "ringing" and rec["call_id"] != ev.call_id:
             return []  # a second call ringing at a busy agent does not hide the call in progress
@@ -270,7 +270,7 @@ class LiveState:
         # Called for every agent on every poll, and nearly always nothing changed: the
         # changed fields are gathered first and a record is built only when there are some.
         old = self.agents.get(row.ext)
-        base = old if old is not None else _blank_agent(row.ext, started)
+        base = old if old is not None else self._blank_agent(row.ext, started)
         changed: dict[str, Any] = {}
         name, username = row.name or base["name"], row.username or base["username"]
         if name != base["name"]:
@@ -379,7 +379,7 @@ class LiveState:
     def apply_cdrs(self, records: Iterable[Any], started: int) -> list[Op]:
         ops = self._roll_day(started)
         if self.stats.add_cdrs(records):
-            ops += self._refresh_stats(started)
+            ops += self._refresh_stats(started) + self._refresh_agents_today()
         self._mark(ops, "cdr", started)
         return ops
 
@@ -483,6 +483,19 @@ class LiveState:
             self.waiting.put(call)
         return ops
 
+    def _blank_agent(self, ext: str, since: int) -> dict[str, Any]:
+        return {"ext": ext, "name": ext, "username": "", "state": "idle", "since": since,
+                "call_id": None, "direction": None, "peer": None, "user_agent": "", "network_ip": "",
+                **self.stats.agent_today(ext)}
+
+    def _refresh_agents_today(self) -> list[Op]:
+        """Agents whose calls answered or time talked today moved (a CDR, a new day)."""
+        ops: list[Op] = []
+        for ext in sorted(self.stats.take_changed_agents()):
+            if ext in self.agents:
+                ops += self._put_agent({**self.agents[ext], **self.stats.agent_today(ext)})
+        return ops
+
     def _refresh_stats(self, now: int) -> list[Op]:
         fresh = self.stats.to_json(self.waiting.figures())
         ops = object_op("stats", self._stats_json, fresh)
@@ -502,9 +515,4 @@ class LiveState:
         self.status = {"counts": {}, "total": 0, "since": start}
         ops.append(set_op("status", self.status))
         self.stats.new_day(now)
-        return ops
-
-
-def _blank_agent(ext: str, since: int) -> dict[str, Any]:
-    return {"ext": ext, "name": ext, "username": "", "state": "idle", "since": since,
-            "call_id": None, "direction": None, "peer": None, "user_agent": "", "network_ip": ""}
+        return ops + self._refresh_agents_today()

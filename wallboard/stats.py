@@ -1,6 +1,7 @@
 """Today's figures that the PBX does not report directly, computed from CDRs:
-service level, answer rate, average talk time, calls per hour; and from the
-live calls: how many callers wait and since when.
+service level, answer rate, average talk time, calls per hour, and per agent the
+calls answered and the time talked; and from the live calls: how many callers
+wait and since when.
 
 CDRs arrive twice (the `cdr` webhook and the incremental `/v1/cdr` read); each is
 counted once, by id. After a restart the poller reads the day again from local
@@ -19,6 +20,7 @@ from wallboard.pbx.times import PbxTime
 
 class CdrLike(Protocol):
     id: str
+    extension: str
     direction: str
     status: str
     time_started: str
@@ -32,6 +34,7 @@ class Flow:
     started: int
     answered: int | None
     ended: int | None
+    agent: str = ""  # the extension that answered (or, unanswered, last rang)
 
 
 class DayStats:
@@ -45,6 +48,7 @@ class DayStats:
         self.flows: dict[str, Flow] = {}
         self.day_start = clock.day_start_ms(now_ms)
         self.last_ended = ""  # the newest time_ended read, PBX local text: where the next read starts
+        self.changed_agents: set[str] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -53,11 +57,23 @@ class DayStats:
         self._inbound = self._in_sla = self._answered = 0
         self._talk_total = self._talk_count = 0
         self._flow_json: dict[str, Any] | None = None  # built from the counts when asked, then kept
+        self._per_agent: dict[str, tuple[int, int]] = {}  # ext -> (calls answered, talk ms)
 
     def new_day(self, now_ms: int) -> None:
+        self.changed_agents |= self._per_agent.keys()
         self.flows.clear()
         self.day_start = self.time.day_start_ms(now_ms)
         self._reset()
+
+    def agent_today(self, ext: str) -> dict[str, int]:
+        """`answered_today` (calls) and `talk_today` (seconds) for an agent's record."""
+        answered, talk_ms = self._per_agent.get(ext, (0, 0))
+        return {"answered_today": answered, "talk_today": round(talk_ms / 1000)}
+
+    def take_changed_agents(self) -> set[str]:
+        """The agents whose `agent_today` moved since the last call."""
+        changed, self.changed_agents = self.changed_agents, set()
+        return changed
 
     def _add(self, key: str, flow: Flow) -> bool:
         if not key or key in self.flows or flow.started < self.day_start:
@@ -68,9 +84,14 @@ class DayStats:
         if flow.answered is not None:
             self._answered += 1
             self._answered_per_hour[hour] += 1
-            if flow.ended is not None and flow.ended >= flow.answered:
-                self._talk_total += flow.ended - flow.answered
+            talk = flow.ended - flow.answered if flow.ended is not None and flow.ended >= flow.answered else None
+            if talk is not None:
+                self._talk_total += talk
                 self._talk_count += 1
+            if flow.agent:
+                calls, talk_ms = self._per_agent.get(flow.agent, (0, 0))
+                self._per_agent[flow.agent] = (calls + 1, talk_ms + (talk or 0))
+                self.changed_agents.add(flow.agent)
         if flow.inbound:
             self._inbound += 1
             if flow.answered is not None and flow.answered - flow.started <= self.sla_ms:
@@ -89,7 +110,7 @@ class DayStats:
             changed |= self._add(r.id.strip(), Flow(
                 inbound=r.direction == "inbound", started=started,
                 answered=self.time.parse(r.time_answered) if r.status == "ANSWERED" else None,
-                ended=self.time.parse(r.time_ended)))
+                ended=self.time.parse(r.time_ended), agent=r.extension.strip()))
         return changed
 
     def add_cdr_event(self, ev: Any) -> bool:
@@ -97,7 +118,8 @@ class DayStats:
             return False
         return self._add(ev.call_id.strip(), Flow(
             inbound=ev.direction == "inbound", started=ev.time_started,
-            answered=ev.time_answered if ev.status == "ANSWERED" else None, ended=ev.time_ended))
+            answered=ev.time_answered if ev.status == "ANSWERED" else None, ended=ev.time_ended,
+            agent=ev.extension.strip()))
 
     def _flow_figures(self) -> dict[str, Any]:
         if self._flow_json is None:

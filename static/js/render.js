@@ -103,7 +103,10 @@ function tileProto() {
   num.setAttribute('data-peer', '');
   const warn = el('span', 'warn-badge');
   warn.hidden = true;
-  peer.append(dir, num, warn);
+  // Calls answered and time talked today: in the line the call takes while there is one.
+  const today = el('span', 'agent-today');
+  today.setAttribute('data-today', '');
+  peer.append(dir, num, warn, today);
   const mon = el('div', 'agent-monitor');
   mon.setAttribute('data-monitor', '');
   mon.hidden = true;
@@ -310,7 +313,7 @@ export class Renderer {
         el: node, name: head.children[0], extEl: head.children[1], word: state.children[0],
         timer: state.children[1].firstChild, dirIcon: peer.children[0].children[0],
         dirWord: peer.children[0].children[1], peer: peer.children[1],
-        warnBadge: peer.children[2], mon, agent: null, timerText: '', warn: false,
+        warnBadge: peer.children[2], today: peer.children[3], todayKey: null, mon, agent: null, timerText: '', warn: false,
         nameText: null, rank: 0, order: null, match: false, slot: -1, shown: false, seen: false,
       };
       setText(tile.extEl, ext);
@@ -338,6 +341,7 @@ export class Renderer {
     setText(tile.dirIcon, dir && DIR_WORDS[dir] ? DIR_ICONS[dir] : '');
     setText(tile.dirWord, dir && DIR_WORDS[dir] ? t(DIR_WORDS[dir]) : '');
     setText(tile.peer, busy && agent.peer ? String(agent.peer) : '');
+    this.todayTile(tile, agent);
     const m = this.store.monitorByAgent.get(ext);
     tile.mon.hidden = !m;
     setText(tile.mon, m ? t('monitor.label', { by: m.by || '', mode: t(MONITOR_WORDS[m.mode] || 'monitor.listen') }) : '');
@@ -345,6 +349,23 @@ export class Renderer {
     if (!this.ranksDirty) this.orderTile(tile);
     this.filterTile(tile);
     this.timeTile(tile, now);
+  }
+
+  todayTile(tile, agent) {
+    const calls = agent.answered_today;
+    const talk = agent.talk_today;
+    const key = `${calls}|${talk}`;
+    if (key === tile.todayKey) return; // most changes are a call, not a tally
+    tile.todayKey = key;
+    if (!Number.isFinite(calls)) {
+      setText(tile.today, '');
+      setAttr(tile.today, 'title', null);
+      return;
+    }
+    setText(tile.today, t('agent.today', { calls: fmtInt(calls), talk: fmtDuration(talk) }));
+    setAttr(tile.today, 'title', t('agent.today_title', {
+      calls: fmtInt(calls), talk: fmtDuration(talk), avg: calls ? fmtDuration(talk / calls) : t('kpi.none'),
+    }));
   }
 
   removeTile(ext) {
