@@ -80,9 +80,11 @@ def test_backoff_grows_with_full_jitter_and_the_circuit_opens() -> None:
         health.failed("boom", rng)
         assert before <= health.next_try <= time.monotonic() + 2.0 * 2 ** (n - 1)
         assert not health.circuit_open
-    health.failed("boom", rng)
-    assert health.circuit_open
-    assert health.next_try <= time.monotonic() + CIRCUIT_OPEN_S
+    for _ in range(20):  # open, and each try on it: held off half to all of CIRCUIT_OPEN_S
+        before = time.monotonic()
+        health.failed("boom", rng)
+        assert health.circuit_open
+        assert before + CIRCUIT_OPEN_S / 2 <= health.next_try <= time.monotonic() + CIRCUIT_OPEN_S
     health.succeeded()
     assert (health.failures, health.next_try, health.last_error) == (0, 0.0, None)
 
@@ -216,3 +218,28 @@ async def test_an_overlapping_run_is_skipped_and_logged(caplog: pytest.LogCaptur
     assert any(r.getMessage() == "poll agents skipped: the previous read is still running"
                for r in caplog.records)
     assert pbx.calls["agents"] == 1
+
+
+async def test_stop_ends_the_reads_in_flight_before_the_client_is_closed(caplog: pytest.LogCaptureFixture) -> None:
+    """The app closes its HTTP client right after `stop`: no read may still be going then."""
+    poller, pbx, _ = make(interval=60.0)
+    entered, ended = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> Any:
+        entered.set()
+        try:
+            await asyncio.sleep(30)  # a long CDR scroll, say
+        finally:
+            ended.set()
+
+    pbx.agents = slow
+    scheduler = AsyncIOScheduler()
+    scheduler.start()
+    poller.schedule(scheduler)
+    await asyncio.wait_for(entered.wait(), 5)
+    with caplog.at_level(logging.INFO):
+        scheduler.shutdown(wait=False)
+        await poller.stop()
+        assert ended.is_set(), "a read was still running when stop() returned"
+    assert "poll agents stopped: shutting down" in caplog.text
+    assert "raised an exception" not in caplog.text

@@ -184,6 +184,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
             if settings.webhook.register and not registered.done():
                 registered.cancel()
             scheduler.shutdown(wait=False)
+            await wb.poller.stop()
             await wb.hub.close_all()
             if http_client is None:
                 await http.aclose()

@@ -3,7 +3,7 @@
 Each job: ask the PBX (within a deadline below its interval), merge the answer
 into the state, publish the change. A failing source backs off with full jitter
 and, after `CIRCUIT_AFTER` failures in a row, its circuit opens: it is left alone
-for `CIRCUIT_OPEN_S`, so a dead PBX is not hammered. The agents read is the
+for half to all of `CIRCUIT_OPEN_S`, so a dead PBX is not hammered. The agents read is the
 probe: it never waits longer than its own interval, so while the PBX is down it
 costs one light request per interval, and its first success after failures
 closes every circuit, so the board recovers within an interval of the PBX
@@ -57,13 +57,13 @@ class SourceHealth:
         self.failures += 1
         self.last_error = error
         if self.probe:
-            delay = self.interval
+            delay, least = self.interval, 0.0
         elif self.failures >= CIRCUIT_AFTER:
-            delay = CIRCUIT_OPEN_S
+            delay, least = CIRCUIT_OPEN_S, CIRCUIT_OPEN_S / 2  # an open circuit really holds off
         else:
-            delay = min(BACKOFF_CAP_S, self.interval * 2 ** (self.failures - 1))
-        # full jitter: a fleet of wallboards does not retry in step
-        self.next_try = time.monotonic() + rng.uniform(0, delay)
+            delay, least = min(BACKOFF_CAP_S, self.interval * 2 ** (self.failures - 1)), 0.0
+        # jitter: a fleet of wallboards does not retry in step
+        self.next_try = time.monotonic() + rng.uniform(least, delay)
 
     def succeeded(self) -> None:
         self.failures = 0
@@ -99,6 +99,8 @@ class Poller:
         self.first_success = asyncio.Event()
         self._cdr_started = False
         self._scheduler: AsyncIOScheduler | None = None
+        self._reading: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         jobs: dict[str, Callable[[], Awaitable[None]]] = {
@@ -112,17 +114,33 @@ class Poller:
         scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
 
     def _stoppable(self, name: str, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-        """A read cut short by the scheduler's shutdown is a normal stop, not an error."""
+        """A read cut short by `stop` is a normal stop, not an error."""
         async def run() -> None:
+            if self._stopping:
+                return  # started in the turn between the scheduler's shutdown and its taking effect
+            task = asyncio.current_task()
+            assert task is not None
+            self._reading.add(task)
             try:
                 await job()
             except asyncio.CancelledError:
-                if self._scheduler is not None and self._scheduler.running:
+                if not self._stopping:
                     raise
                 log.info("poll %s stopped: shutting down", name)
+            finally:
+                self._reading.discard(task)
 
         run.__qualname__ = f"Poller.poll_{name}"
         return run
+
+    async def stop(self) -> None:
+        """End the reads still running, before the HTTP client they use is closed. (The
+        scheduler's shutdown takes effect a turn of the loop later, so it cannot tell.)"""
+        self._stopping = True
+        for task in self._reading:
+            task.cancel()
+        if self._reading:
+            await asyncio.wait(self._reading, timeout=5)
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
         if event.job_id in self.health:
