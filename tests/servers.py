@@ -28,6 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 _handed_out: set[int] = set()
 
 
+def unread_by_server(port: int) -> list[int]:
+    """For each open connection to the server on `port`, the bytes the kernel holds that
+    the server has not read yet (/proc/net/tcp, rx_queue); 0: it read all it was sent."""
+    unread = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                local, state, queues = fields[1], fields[3], fields[4]
+                if int(local.rsplit(":", 1)[1], 16) == port and state == "01":  # ESTABLISHED
+                    unread.append(int(queues.split(":")[1], 16))
+    return unread
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now, never the same one twice in this process."""
     while True:

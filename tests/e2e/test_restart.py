@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.factories import webhook_body
-from tests.servers import Server, free_port, sim_server, wait_until, wallboard_server
+from tests.servers import Server, free_port, sim_server, unread_by_server, until, wait_until, wallboard_server
 from wallboard.pbx.client import PbxClient
 
 SECRET = "restart-test-webhook-secret"
@@ -73,8 +73,9 @@ async def test_a_restart_under_traffic(tmp_path: Path) -> None:
     overrides = {"auth_mode": "none", "webhook_secret": SECRET}
     with sim_server(tmp_path, "--agents", "6", "--seed", "9", "--rate", "90") as sim:
         with wallboard_server(tmp_path, sim.url, port=port, **overrides) as old:
-            await asyncio.to_thread(wait_until, lambda: httpx.get(old.url + "/readyz").status_code == 200,
-                                    20, what="readyz")
+            # ready (a first poll in) and registered (a task of its own, done a little later)
+            await asyncio.to_thread(wait_until, lambda: httpx.get(old.url + "/readyz").json().get("webhooks"),
+                                    20, what="readyz with the webhooks registered")
             assert await our_registrations(sim, old) == sorted(EVENTS)
             # an attempt without a CSRF token is refused, and written down
             async with httpx.AsyncClient() as http:
@@ -89,7 +90,10 @@ async def test_a_restart_under_traffic(tmp_path: Path) -> None:
                 body = orjson.dumps(webhook_body("ringing", "restart-call-1"))
                 webhook = asyncio.create_task(half_sent_webhook(old, body, sent_half, go_on))
                 await asyncio.wait_for(sent_half.wait(), 5)
-                await asyncio.sleep(0.2)  # the server has the headers and half the body
+                # the server has read the headers and half the body: the screen's connection
+                # and the webhook's are open, and the kernel holds nothing unread for either
+                await until(lambda: (q := unread_by_server(port)) and len(q) >= 2 and not any(q), 5,
+                            "the server to read the half-sent webhook")
 
                 old.proc.send_signal(signal.SIGTERM)
                 code = await close_code(screen)
@@ -109,8 +113,8 @@ async def test_a_restart_under_traffic(tmp_path: Path) -> None:
             async with connect(ws_url(new)) as screen:
                 snapshot = await first_snapshot(screen)
             assert snapshot["state"]["epoch"] != epoch
-            await asyncio.to_thread(wait_until, lambda: httpx.get(new.url + "/readyz").status_code == 200,
-                                    20, what="readyz after restart")
+            await asyncio.to_thread(wait_until, lambda: httpx.get(new.url + "/readyz").json().get("webhooks"),
+                                    20, what="readyz with the webhooks registered after restart")
             assert (await get_json(new.url + "/readyz"))["webhooks"] == dict.fromkeys(EVENTS, "kept")
             assert await our_registrations(sim, new) == sorted(EVENTS)
             after = (await get_json(new.url + "/api/audit"))["rows"]

@@ -72,6 +72,11 @@ class HookSender:
         self._held: _Delivery | None = None
         self._worker: asyncio.Task[None] | None = None
         self._late: set[asyncio.Task[None]] = set()
+        self._posting = 0
+
+    def idle(self) -> bool:
+        """Nothing queued, held back, delayed or on its way."""
+        return self._queue.empty() and self._held is None and not self._late and not self._posting
 
     def submit(self, events: list[HookEvent]) -> None:
         for event in events:
@@ -141,9 +146,12 @@ class HookSender:
         key = registration.callback_apikey
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}",
                    "X-Api-Key": key}  # fmt: skip
+        self._posting += 1
         try:
             response = await self.client.post(registration.callback_url, content=orjson.dumps(payload), headers=headers)
         except httpx.HTTPError:
             self.stats.hooks["failed"] += 1
             return
+        finally:
+            self._posting -= 1
         self.stats.hooks["sent" if response.status_code < 400 else "rejected"] += 1
