@@ -263,7 +263,7 @@ async def test_transfer_listen_whisper_barge() -> None:
         assert rows["999"]["call_id"] not in (call_id, "")
         busy = (await c.post(f"/v1/call/{call_id}/barge", json={"ext": "999"})).json()
         assert busy["error"] == "USER_BUSY"
-        deadline = sim.runtime.clock.now() + 2
+        deadline = sim.runtime.clock.now() + 10  # the simulator's clock: it joins 1 s after ringing
         while sim.runtime.clock.now() < deadline:
             rows = {r["extension"]: r for r in (await c.get("/v1/monitor/agent")).json()["data"]}
             if rows["999"]["call_state"] == "ONCALL":
