@@ -53,7 +53,7 @@ export function setupActions(boot, root, toast) {
       return null;
     } finally {
       if (button) {
-        button.disabled = false;
+        button.disabled = button.closest('[data-monitor-leg]') != null;
         button.removeAttribute('aria-busy');
         delete button.dataset.pending;
       }

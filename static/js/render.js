@@ -21,6 +21,8 @@ const CALL_STATE_WORDS = { ringing: 'call.state.ringing', answered: 'call.state.
 const DIR_WORDS = { inbound: 'dir.inbound', outbound: 'dir.outbound', internal: 'dir.internal' };
 const DIR_ICONS = { inbound: '↙', outbound: '↗', internal: '↔' };
 const MONITOR_WORDS = { listen: 'monitor.listen', whisper: 'monitor.whisper', barge: 'monitor.barge' };
+// A supervisor's own leg of a monitor, in the calls list.
+const LEG_WORDS = { listen: 'monitor.leg_listen', whisper: 'monitor.leg_whisper', barge: 'monitor.leg_barge' };
 const ACTION_WORDS = {
   listen: 'action.listen', whisper: 'action.whisper', barge: 'action.barge', transfer: 'action.transfer',
 };
@@ -512,11 +514,14 @@ export class Renderer {
     setText(row.agentCell, agentName);
     const state = CALL_STATE_WORDS[call.state] ? call.state : 'ringing';
     setAttr(row.el, 'data-state', state);
-    setText(row.state, t(CALL_STATE_WORDS[state]));
+    const spy = this.store.monitorLegOf(call);
+    setAttr(row.el, 'data-monitor-leg', spy ? spy.mode || 'listen' : null);
+    setText(row.state, t(spy ? LEG_WORDS[spy.mode] || LEG_WORDS.listen : CALL_STATE_WORDS[state]));
     for (const b of row.buttons) {
       const word = t(ACTION_WORDS[b.dataset.action]);
       setText(b, word);
       setAttr(b, 'aria-label', t('action.aria', { action: word, agent: agentName || id }));
+      b.disabled = !!spy || b.dataset.pending === 'true'; // (actions.js: one click at a time)
     }
     this.timeRow(row, now);
   }

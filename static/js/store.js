@@ -28,6 +28,8 @@ function follows(call) {
 }
 const IDLE = { state: 'idle', call_id: null, direction: null, peer: null };
 
+const MONITOR_SLACK_MS = 5000; // as state.py's
+
 export class Store {
   constructor() {
     this.agents = new Map();
@@ -36,7 +38,8 @@ export class Store {
     this.stats = null;
     this.sources = {};
     this.monitors = [];
-    this.monitorByAgent = new Map();
+    this.monitorByAgent = new Map(); // the agent listened to -> the monitor
+    this.monitorByPhone = new Map(); // the supervisor's phone (ext) -> the monitor
     this.domain = '';
     this.seq = -1;
     this.epoch = null;
@@ -164,13 +167,29 @@ export class Store {
   }
 
   setMonitors(list) {
-    const before = this.monitorByAgent;
-    const after = new Map();
-    for (const m of list) if (m && m.agent != null) after.set(String(m.agent), m);
-    for (const ext of new Set([...before.keys(), ...after.keys()])) {
-      if (before.get(ext) !== after.get(ext)) this.dirty.agents.add(ext);
+    const byAgent = new Map();
+    const byPhone = new Map();
+    for (const m of list) {
+      if (m && m.agent != null) byAgent.set(String(m.agent), m);
+      if (m && m.ext != null) byPhone.set(String(m.ext), m);
+    }
+    // Tiles of the agents listened to, and the calls of the phones listening, change.
+    for (const [before, after] of [[this.monitorByAgent, byAgent], [this.monitorByPhone, byPhone]]) {
+      for (const ext of new Set([...before.keys(), ...after.keys()])) {
+        if (before.get(ext) !== after.get(ext)) this.dirty.agents.add(ext);
+      }
     }
     this.monitors = list;
-    this.monitorByAgent = after;
+    this.monitorByAgent = byAgent;
+    this.monitorByPhone = byPhone;
+  }
+
+  // The monitor a call is the supervisor's own leg of: a call their phone made since
+  // the listen/whisper/barge began (the PBX rings the phone first; state.py allows
+  // MONITOR_SLACK_MS for it too). It is theirs, not a customer's: no actions on it.
+  monitorLegOf(call) {
+    const m = call && call.agent != null ? this.monitorByPhone.get(String(call.agent)) : null;
+    if (!m || call.direction !== 'outbound') return null;
+    return call.started_at >= m.since - MONITOR_SLACK_MS ? m : null;
   }
 }

@@ -63,6 +63,15 @@ def test_listen_rings_the_supervisor_shows_a_toast_and_is_audited(servers: tuple
     wait_until(lambda: truth_agent(sim, "999")["state"] in ("ringing", "oncall"), 10,
                what="the supervisor's phone to ring")
     page.locator('[data-agent="1001"]', has_text="supervisor").wait_for()
+    # The supervisor's own leg is on the board too (the PBX lists it), said to be theirs,
+    # with no listen/whisper/barge/transfer on it; the agent's call keeps its buttons.
+    own = page.locator('[data-call][data-monitor-leg="listen"]')
+    own.wait_for()
+    assert own.get_attribute("data-call") != call_id
+    assert "Đang nghe" in own.text_content() and "1001" in own.text_content()
+    assert own.locator("[data-action]:enabled").count() == 0
+    assert not own.locator('[data-action="listen"]').is_visible()
+    assert button.is_visible() and button.is_enabled()
     rows = page.evaluate("fetch('/api/audit').then(r => r.json())")["rows"]
     row = next(r for r in rows if r["call_id"] == call_id)
     assert row["action"] == "listen" and row["target_ext"] == "999" and row["result"] == "ok"
