@@ -17,6 +17,11 @@ def test_merge_figures_see_that_an_unchanged_poll_publishes_nothing() -> None:
     assert figures["changed_ms"] > 0
 
 
+def test_the_simulator_figure_times_a_fresh_answer() -> None:
+    figures = micro.sim_monitor_figures(m=50, repeats=2)
+    assert figures["monitor_ms"] > 0 and figures["bytes"] > 1000
+
+
 def test_push_and_poll_phases_measure_every_event_on_every_screen() -> None:
     with servers(30) as srv:
         # settle: the screens keep counting this long after the last event (a loaded CI box)

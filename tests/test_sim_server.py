@@ -50,7 +50,7 @@ async def test_webhooks_reach_a_real_receiver_and_timeouts_hang() -> None:
 
 
 async def test_monitor_agent_with_5000_agents_answers_every_logged_in_agent() -> None:
-    # How fast it answers is measured by the benchmark (bench/servers.py prints it), not here.
+    # How fast it answers is measured by the benchmark (python -m bench.micro prints it), not here.
     sim = create_sim_app(SimOptions(agents=5000, seed=2, speed=1.0))
     async with serving(sim) as base, httpx.AsyncClient() as http:
         auth = await _token(http, base)

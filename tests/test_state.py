@@ -188,6 +188,25 @@ def test_an_agents_calls_and_talk_time_today_come_from_cdrs() -> None:
     assert all(a["answered_today"] == 0 and a["talk_today"] == 0 for a in s.agents.values())
 
 
+def test_a_cdr_webhook_without_extension_or_status_is_completed_by_the_cdr_read() -> None:
+    """The vendor's webhook fields do not promise `extension` or `status`: the /v1/cdr copy
+    of the same flow fills them in, and the flow still counts once."""
+    s = live()
+    s.apply_agents([agent("1001")], T0)
+    s.apply_event(event("cdr", "flow-9", time_started=T0, time_answered=T0 + 5000, time_ended=T0 + 65_000,
+                        at=T0 + 65_000))
+    assert s.snapshot(T0)["stats"]["answer_rate"] == 0.0 and s.agents["1001"]["answered_today"] == 0
+    fmt = s.time.format
+    read = Cdr(id="flow-9 ", sip_call_id="", cause="", duration=65, direction="inbound", recording_url="",
+               extension="1001", from_number="0899", to_number="1900", receive_dest="", time_started=fmt(T0),
+               time_answered=fmt(T0 + 5000), time_ended=fmt(T0 + 65_000), status="ANSWERED")
+    ops = s.apply_cdrs([read], T0 + 70_000)
+    assert ["upd", "agents", "1001", {"answered_today": 1, "talk_today": 60}] in ops
+    stats = s.snapshot(T0)["stats"]
+    assert (stats["answer_rate"], stats["inbound_total"], sum(stats["calls_per_hour"])) == (100.0, 1, 1)
+    assert s.apply_cdrs([read], T0 + 80_000) == []  # nothing new the third time
+
+
 def test_day_rolls_over_at_local_midnight() -> None:
     s = live()
     s.apply_agents([agent("1001"), agent("1002")], T0)

@@ -183,8 +183,9 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         finally:
             if settings.webhook.register and not registered.done():
                 registered.cancel()
-            scheduler.shutdown(wait=False)
-            await wb.poller.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await registered  # it uses the HTTP client closed below
+            await stop_jobs(scheduler, wb.poller)
             await wb.hub.close_all()
             if http_client is None:
                 await http.aclose()
@@ -203,6 +204,16 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     app.state.audit = wb.audit
     app.state.templates = pages.make_templates(web_dir("templates"))
     return app
+
+
+async def stop_jobs(scheduler: AsyncIOScheduler, poller: Poller) -> None:
+    """Stop every periodic job with none logged as failed. `shutdown()` takes effect a turn
+    of the loop later and then cancels the jobs it finds unfinished, even those not started;
+    `pause()` acts at once. So: pause, let the jobs already handed to the loop run (the
+    poller's return at once when stopping), end the reads in flight, then shut down."""
+    scheduler.pause()
+    await poller.stop()
+    scheduler.shutdown(wait=False)
 
 
 async def _register_until_done(wb: Wallboard, scheduler: AsyncIOScheduler) -> None:

@@ -2,13 +2,13 @@
 
 Each job: ask the PBX (within a deadline below its interval), merge the answer
 into the state, publish the change. A failing source backs off with full jitter
-and, after `CIRCUIT_AFTER` failures in a row, its circuit opens: it is left alone
-for half to all of `CIRCUIT_OPEN_S`, so a dead PBX is not hammered. The agents read is the
-probe: it never waits longer than its own interval, so while the PBX is down it
-costs one light request per interval, and its first success after failures
-closes every circuit, so the board recovers within an interval of the PBX
-coming back (the other reads are run at once then). `max_instances=1` means two reads of one source never overlap; a
-run skipped for that is logged.
+and, after `CIRCUIT_AFTER` failures in a row, its circuit opens: it is left
+alone for half to all of `CIRCUIT_OPEN_S`, so a dead PBX is not hammered. The
+agents read is the probe: it never waits longer than its own interval, so while
+the PBX is down it costs one light request per interval, and its first success
+after failures closes every circuit, so the board recovers within an interval of
+the PBX coming back (the other reads are run at once then). `max_instances=1`
+means two reads of one source never overlap; a run skipped for that is logged.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class Poller:
         """A read cut short by `stop` is a normal stop, not an error."""
         async def run() -> None:
             if self._stopping:
-                return  # started in the turn between the scheduler's shutdown and its taking effect
+                return  # handed to the loop just before the scheduler paused
             task = asyncio.current_task()
             assert task is not None
             self._reading.add(task)
@@ -134,9 +134,10 @@ class Poller:
         return run
 
     async def stop(self) -> None:
-        """End the reads still running, before the HTTP client they use is closed. (The
-        scheduler's shutdown takes effect a turn of the loop later, so it cannot tell.)"""
+        """End the reads still running, before the HTTP client they use is closed (see
+        `app.stop_jobs`). Reads already handed to the loop start, see `_stopping` and return."""
         self._stopping = True
+        await asyncio.sleep(0)
         for task in self._reading:
             task.cancel()
         if self._reading:

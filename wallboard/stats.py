@@ -37,6 +37,15 @@ class Flow:
     agent: str = ""  # the extension that answered (or, unanswered, last rang)
 
 
+def _merged(old: Flow, new: Flow) -> Flow:
+    """One flow from two copies: what either knows (who took it, when it was answered, when
+    it ended), the first copy winning where both do. Known facts are never lost."""
+    return Flow(inbound=old.inbound, started=old.started,
+                answered=old.answered if old.answered is not None else new.answered,
+                ended=old.ended if old.ended is not None else new.ended,
+                agent=old.agent or new.agent)
+
+
 class DayStats:
     """The day's flows, counted as they come: a live event costs the waiting figures
     only (O(live calls)), never a pass over the day's CDRs."""
@@ -48,7 +57,7 @@ class DayStats:
         self.flows: dict[str, Flow] = {}
         self.day_start = clock.day_start_ms(now_ms)
         self.last_ended = ""  # the newest time_ended read, PBX local text: where the next read starts
-        self.changed_agents: set[str] = set()
+        self._changed_agents: set[str] = set()
         self._reset()
 
     def _reset(self) -> None:
@@ -60,7 +69,7 @@ class DayStats:
         self._per_agent: dict[str, tuple[int, int]] = {}  # ext -> (calls answered, talk ms)
 
     def new_day(self, now_ms: int) -> None:
-        self.changed_agents |= self._per_agent.keys()
+        self._changed_agents |= self._per_agent.keys()
         self.flows.clear()
         self.day_start = self.time.day_start_ms(now_ms)
         self._reset()
@@ -72,32 +81,43 @@ class DayStats:
 
     def take_changed_agents(self) -> set[str]:
         """The agents whose `agent_today` moved since the last call."""
-        changed, self.changed_agents = self.changed_agents, set()
+        changed, self._changed_agents = self._changed_agents, set()
         return changed
 
     def _add(self, key: str, flow: Flow) -> bool:
-        if not key or key in self.flows or flow.started < self.day_start:
+        """Count a flow once by its id; a later copy fills in what the first lacked. (A `cdr`
+        webhook may lack the extension or the status that the `/v1/cdr` copy has.)"""
+        if not key or flow.started < self.day_start:
             return False
+        old = self.flows.get(key)
+        if old is not None:
+            flow = _merged(old, flow)
+            if flow == old:
+                return False
+            self._count(old, -1)
         self.flows[key] = flow
-        hour = min(23, max(0, (flow.started - self.day_start) // 3_600_000))
-        self._per_hour[hour] += 1
-        if flow.answered is not None:
-            self._answered += 1
-            self._answered_per_hour[hour] += 1
-            talk = flow.ended - flow.answered if flow.ended is not None and flow.ended >= flow.answered else None
-            if talk is not None:
-                self._talk_total += talk
-                self._talk_count += 1
-            if flow.agent:
-                calls, talk_ms = self._per_agent.get(flow.agent, (0, 0))
-                self._per_agent[flow.agent] = (calls + 1, talk_ms + (talk or 0))
-                self.changed_agents.add(flow.agent)
-        if flow.inbound:
-            self._inbound += 1
-            if flow.answered is not None and flow.answered - flow.started <= self.sla_ms:
-                self._in_sla += 1
+        self._count(flow, +1)
         self._flow_json = None
         return True
+
+    def _count(self, flow: Flow, sign: int) -> None:
+        hour = min(23, max(0, (flow.started - self.day_start) // 3_600_000))
+        self._per_hour[hour] += sign
+        if flow.answered is not None:
+            self._answered += sign
+            self._answered_per_hour[hour] += sign
+            talk = flow.ended - flow.answered if flow.ended is not None and flow.ended >= flow.answered else None
+            if talk is not None:
+                self._talk_total += sign * talk
+                self._talk_count += sign
+            if flow.agent:
+                calls, talk_ms = self._per_agent.get(flow.agent, (0, 0))
+                self._per_agent[flow.agent] = (calls + sign, talk_ms + sign * (talk or 0))
+                self._changed_agents.add(flow.agent)
+        if flow.inbound:
+            self._inbound += sign
+            if flow.answered is not None and flow.answered - flow.started <= self.sla_ms:
+                self._in_sla += sign
 
     def add_cdrs(self, records: Iterable[CdrLike]) -> bool:
         changed = False

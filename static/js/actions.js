@@ -53,7 +53,7 @@ export function setupActions(boot, root, toast) {
       return null;
     } finally {
       if (button) {
-        button.disabled = button.closest('[data-monitor-leg]') != null;
+        button.disabled = button.closest('[data-monitor-leg]') != null; // as render.js upsertRow
         button.removeAttribute('aria-busy');
         delete button.dataset.pending;
       }

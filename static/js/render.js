@@ -514,14 +514,14 @@ export class Renderer {
     setText(row.agentCell, agentName);
     const state = CALL_STATE_WORDS[call.state] ? call.state : 'ringing';
     setAttr(row.el, 'data-state', state);
-    const spy = this.store.monitorLegOf(call);
-    setAttr(row.el, 'data-monitor-leg', spy ? spy.mode || 'listen' : null);
-    setText(row.state, t(spy ? LEG_WORDS[spy.mode] || LEG_WORDS.listen : CALL_STATE_WORDS[state]));
+    const ownLeg = this.store.monitorLegOf(call);
+    setAttr(row.el, 'data-monitor-leg', ownLeg ? ownLeg.mode || 'listen' : null);
+    setText(row.state, t(ownLeg ? LEG_WORDS[ownLeg.mode] || LEG_WORDS.listen : CALL_STATE_WORDS[state]));
     for (const b of row.buttons) {
       const word = t(ACTION_WORDS[b.dataset.action]);
       setText(b, word);
       setAttr(b, 'aria-label', t('action.aria', { action: word, agent: agentName || id }));
-      b.disabled = !!spy || b.dataset.pending === 'true'; // (actions.js: one click at a time)
+      b.disabled = !!ownLeg || b.dataset.pending === 'true'; // (actions.js: one click at a time)
     }
     this.timeRow(row, now);
   }

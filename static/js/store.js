@@ -28,7 +28,7 @@ function follows(call) {
 }
 const IDLE = { state: 'idle', call_id: null, direction: null, peer: null };
 
-const MONITOR_SLACK_MS = 5000; // as state.py's
+const MONITOR_SLACK_MS = 5000; // wallboard/state.py MONITOR_SLACK_MS
 
 export class Store {
   constructor() {
@@ -173,7 +173,8 @@ export class Store {
       if (m && m.agent != null) byAgent.set(String(m.agent), m);
       if (m && m.ext != null) byPhone.set(String(m.ext), m);
     }
-    // Tiles of the agents listened to, and the calls of the phones listening, change.
+    // The tiles of the agents listened to change, and the rows of the phones listening
+    // (render.js re-renders a call's row when its agent is dirty).
     for (const [before, after] of [[this.monitorByAgent, byAgent], [this.monitorByPhone, byPhone]]) {
       for (const ext of new Set([...before.keys(), ...after.keys()])) {
         if (before.get(ext) !== after.get(ext)) this.dirty.agents.add(ext);
@@ -184,12 +185,13 @@ export class Store {
     this.monitorByPhone = byPhone;
   }
 
-  // The monitor a call is the supervisor's own leg of: a call their phone made since
-  // the listen/whisper/barge began (the PBX rings the phone first; state.py allows
-  // MONITOR_SLACK_MS for it too). It is theirs, not a customer's: no actions on it.
+  // The monitor a call is the supervisor's own leg of: a call their phone made to the
+  // agent listened to since the listen/whisper/barge began (the PBX rings the phone
+  // first; state.py allows MONITOR_SLACK_MS for it too). It is theirs, not a
+  // customer's: no actions on it.
   monitorLegOf(call) {
     const m = call && call.agent != null ? this.monitorByPhone.get(String(call.agent)) : null;
-    if (!m || call.direction !== 'outbound') return null;
+    if (!m || call.direction !== 'outbound' || String(call.to) !== String(m.agent)) return null;
     return call.started_at >= m.since - MONITOR_SLACK_MS ? m : null;
   }
 }
