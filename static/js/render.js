@@ -364,7 +364,10 @@ export class Renderer {
       setAttr(tile.today, 'title', null);
       return;
     }
-    setText(tile.today, t('agent.today', { calls: fmtInt(calls), talk: fmtDuration(talk) }));
+    // Talk in whole minutes: h:mm:ss under the wall clock reads as a time of day.
+    setText(tile.today, t(calls === 1 ? 'agent.today_one' : 'agent.today', {
+      calls: fmtInt(calls), minutes: fmtInt(Math.round((talk || 0) / 60)),
+    }));
     setAttr(tile.today, 'title', t('agent.today_title', {
       calls: fmtInt(calls), talk: fmtDuration(talk), avg: calls ? fmtDuration(talk / calls) : t('kpi.none'),
     }));

@@ -70,8 +70,13 @@ def test_a_call_turns_the_tile_ringing_then_oncall_without_reload(servers: tuple
     state = httpx.get(wb.url + "/api/state").json()
     assert {a["ext"]: a["state"] for a in state["agents"]}["1001"] == "idle"
     # the call's CDR (a webhook) gives the agent today's tally, shown in the line the call took
-    page.locator('[data-agent="1001"] [data-today]', has_text=re.compile(r"^Hôm nay 1 cuộc · 0:\d\d$")).wait_for()
-    assert page.locator('[data-agent="1002"] [data-today]').text_content() == "Hôm nay 0 cuộc · 0:00"
+    today = page.locator('[data-agent="1001"] [data-today]', has_text=re.compile(r"^1 cuộc · 0 phút$"))
+    today.wait_for()
+    assert (today.get_attribute("title") or "").startswith("Hôm nay: 1 cuộc gọi đã kết nối")
+    assert page.locator('[data-agent="1002"] [data-today]').text_content() == "0 cuộc · 0 phút"
+    page.goto(wb.url + "/?lang=en")
+    page.locator('[data-agent="1001"] [data-today]', has_text=re.compile(r"^1 call · 0 min$")).wait_for()
+    assert page.locator('[data-agent="1002"] [data-today]').text_content() == "0 calls · 0 min"
 
 
 def test_screenshot_paths_are_inside_the_repo() -> None:
