@@ -43,6 +43,9 @@ class Client:
     ready: bool = False
     error: str = ""
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # ready, or failed
+    # Every client of the phase is ready: pollers start then, or the first would load
+    # the server while the last still wait for their first answer (500 x 1.5 MB at M = 5,000).
+    go: asyncio.Event = field(default_factory=asyncio.Event)
 
     def set_ready(self) -> None:
         self.ready = True
@@ -92,6 +95,7 @@ async def _run(job: Job, ready: Any, go: Event, stop: Event) -> dict[str, Any]:
     await loop.run_in_executor(None, go.wait)
     for c in clients:
         c.at_go = c.mark()
+        c.go.set()
     await loop.run_in_executor(None, stop.wait)
     for c in clients:
         c.at_stop = c.mark()
@@ -143,6 +147,7 @@ async def _poller(job: Job, c: Client, gate: asyncio.Semaphore, done: asyncio.Ev
         async with gate:
             await conn.request("GET", "/api/state")
         c.set_ready()
+        await c.go.wait()
         await asyncio.sleep(phase)
         next_at = time.monotonic()
         while not done.is_set():
