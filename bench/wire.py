@@ -21,16 +21,23 @@ class Conn:
         return self._reader, self._writer
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes, int]:
-        """(status, body, bytes read off the wire)."""
+        """(status, body, bytes read off the wire). A kept-alive connection the server closed
+        while it sat idle (uvicorn: after 5 s) is opened again once, as HTTP clients do."""
+        reused = self._writer is not None and not self._writer.is_closing()
+        try:
+            return await self._exchange(method, path, body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self._reader = self._writer = None
+            if not reused:
+                raise
+            return await self._exchange(method, path, body)
+
+    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes, int]:
         reader, writer = await self._open()
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
         writer.write(head.encode() + body)
-        try:
-            raw_head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            self._reader = None
-            raise
+        raw_head = await reader.readuntil(b"\r\n\r\n")
         lines = raw_head.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
         length = 0
