@@ -24,6 +24,10 @@ class ConfigError(Exception):
     """A configuration mistake, said in one plain sentence."""
 
 
+# Kiosk tokens and configured secrets: shorter ones could be guessed.
+MIN_SECRET_LENGTH = 16
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -49,6 +53,11 @@ KEYS: dict[str, tuple[Key, ...]] = {
         Key("ws_queue_size", int, 64, "Patches queued per screen before it gets a snapshot instead."),
         Key("trusted_proxies", list, [],
             "Addresses whose X-Forwarded-For is believed (the reverse proxy, e.g. 127.0.0.1); none: no one's."),
+        Key("max_sockets_per_session", int, 20,
+            "Most /ws sockets open at once per session or kiosk token, and per address for anonymous attempts."),
+        Key("allow_missing_origin", bool, False,
+            "Accept /ws without an Origin header, which browsers always send; only for non-browser "
+            "clients such as monitoring probes, which still need a session or kiosk token."),
     ),
     "pbx": (
         Key("base_url", str, "http://127.0.0.1:8100", "The PBX API base URL, with scheme."),
@@ -73,6 +82,10 @@ KEYS: dict[str, tuple[Key, ...]] = {
             choices=("pbx", "none")),
         Key("kiosk_tokens", list, [], "Read-only tokens for TVs: /kiosk?token=...", secret=True),
         Key("session_idle_minutes", int, 480, "A session unused this long ends."),
+        Key("session_max_hours", int, 12, "A session ends this long after its login, however busy."),
+        Key("recheck_minutes", int, 10,
+            "Ask the PBX again this often (and before an action once this old) whether an account "
+            "is still what it was; a demoted one becomes a viewer, a refused one is logged out."),
         Key("actions_per_minute", int, 20, "Most listen/whisper/barge/transfer per supervisor a minute."),
         Key("demo_ext", str, "999", "With mode 'none': the extension listen calls ring."),
     ),
@@ -113,6 +126,8 @@ class ServerSettings:
     log_format: str
     ws_queue_size: int
     trusted_proxies: list[str]
+    max_sockets_per_session: int
+    allow_missing_origin: bool
 
 
 @dataclass(frozen=True)
@@ -143,6 +158,8 @@ class AuthSettings:
     mode: str
     kiosk_tokens: list[str]
     session_idle_minutes: int
+    session_max_hours: int
+    recheck_minutes: int
     actions_per_minute: int
     demo_ext: str
 
@@ -267,8 +284,30 @@ def _check(raw: dict[str, dict[str, Any]]) -> None:
     for event in raw["webhook"]["events"]:
         if event not in allowed:
             raise ConfigError(f"[webhook] events may hold only {sorted(allowed)}, not {event!r}")
-    if raw["server"]["ws_queue_size"] < 1:
-        raise ConfigError("[server] ws_queue_size must be at least 1")
+    for section, name in (("server", "ws_queue_size"), ("server", "max_sockets_per_session"),
+                          ("auth", "session_max_hours"), ("auth", "recheck_minutes")):
+        if raw[section][name] < 1:
+            raise ConfigError(f"[{section}] {name} must be at least 1")
+
+
+def _check_secrets(raw: dict[str, dict[str, Any]]) -> None:
+    """Secrets a deployment sets must be long enough not to be guessed; an empty one is
+    generated instead. (Only what a file or the environment sets is held to this: tests
+    build settings with `with_values` and short throwaway values.)"""
+    for section, name in (("server", "session_secret"), ("webhook", "secret")):
+        value = raw[section][name]
+        if value and len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"[{section}] {name} is {len(value)} characters long, shorter than "
+                f"{MIN_SECRET_LENGTH}; set a longer one (e.g. `openssl rand -hex 24`) or leave it "
+                "empty to have one generated"
+            )
+    short = sum(1 for token in raw["auth"]["kiosk_tokens"] if token and len(token) < MIN_SECRET_LENGTH)
+    if short:
+        raise ConfigError(
+            f"[auth] kiosk_tokens holds {short} token{'s' if short > 1 else ''} shorter than "
+            f"{MIN_SECRET_LENGTH} characters; make each at least that long (e.g. `openssl rand -hex 16`)"
+        )
 
 
 def _build(raw: dict[str, dict[str, Any]], source: str) -> Settings:
@@ -322,6 +361,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
                 raw[section][key.name] = _parse_env(f"{var}_FILE (for [{section}] {key.name})", key, text)
             elif var in env:
                 raw[section][key.name] = _parse_env(where, key, env[var])
+    _check_secrets(raw)
     return _build(raw, source)
 
 
