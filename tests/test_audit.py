@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -202,5 +203,178 @@ async def test_in_memory_database_for_tests_elsewhere() -> None:
     try:
         await log.begin(**attempt())
         assert len(await log.query()) == 1
+    finally:
+        await log.close()
+
+
+def refused(**overrides: Any) -> dict[str, Any]:
+    return {**attempt(username="kiosk", role="kiosk", **overrides), "allowed": False,
+            "result": "FORBIDDEN"}
+
+
+async def test_repeated_refusals_fold_into_one_row_with_count_and_range(tmp_path: Path) -> None:
+    clock = Clock(datetime(2025, 3, 1, 9, 0, tzinfo=HCM))
+    first = int(clock.now * 1000)
+    log = AuditLog(tmp_path / "a.db", tz=HCM, clock=clock)
+    await log.open()
+    try:
+        for n in range(2000):
+            clock.now = (first + 100 * n) / 1000
+            await log.begin(**refused(call_id=f"call-{n}"))
+        [row] = await log.query()
+        assert row["count"] == 2000 and row["allowed"] is False and row["result"] == "FORBIDDEN"
+        assert (row["at"], row["last_at"]) == (first, first + 199_900)
+        assert row["call_id"] == "call-0"  # the first attempt's details
+        # Another address, action or result is another row; so is the same one
+        # once the fold is ten minutes old.
+        await log.begin(**refused(ip="10.0.0.10"))
+        await log.begin(**refused(action="barge"))
+        await log.begin(**{**refused(), "result": "CSRF"})
+        clock.now = first / 1000 + 600
+        await log.begin(**refused())
+        rows = await log.query()
+        assert [(r["ip"], r["action"], r["result"], r["count"]) for r in rows] == [
+            ("10.0.0.9", "listen", "FORBIDDEN", 1), ("10.0.0.9", "listen", "CSRF", 1),
+            ("10.0.0.9", "barge", "FORBIDDEN", 1), ("10.0.0.10", "listen", "FORBIDDEN", 1),
+            ("10.0.0.9", "listen", "FORBIDDEN", 2000)]
+    finally:
+        await log.close()
+
+
+async def test_an_allowed_attempt_never_folds(log: AuditLog) -> None:
+    for _ in range(3):
+        await log.finish(await log.begin(**attempt()), "ok")
+    assert [r["count"] for r in await log.query()] == [1, 1, 1]
+
+
+async def test_the_database_lets_only_an_open_fold_grow(tmp_path: Path) -> None:
+    clock = Clock(datetime(2025, 3, 1, 9, 0, tzinfo=HCM))
+    path = tmp_path / "a.db"
+    log = AuditLog(path, tz=HCM, clock=clock)
+    await log.open()
+    try:
+        old = await log.begin(**refused())
+        clock.now += 700
+        newer = await log.begin(**refused())
+        allowed = await log.begin(**attempt())
+        await log.finish(allowed, "ok")
+    finally:
+        await log.close()
+    assert newer != old
+    at = int(clock.now * 1000)
+    db = sqlite3.connect(path)
+    try:
+        for sql, args in [
+            # a closed fold (a newer row of its kind exists) stays as it is
+            ("UPDATE audit SET count = count + 1, last_at = at + 1 WHERE id = ?", (old,)),
+            # the open one: never past ten minutes, never backwards, never fewer
+            ("UPDATE audit SET count = count + 1, last_at = ? WHERE id = ?", (at + 600_000, newer)),
+            ("UPDATE audit SET count = count + 1, last_at = ? WHERE id = ?", (at - 1, newer)),
+            ("UPDATE audit SET count = 0, last_at = ? WHERE id = ?", (at + 1, newer)),
+            ("UPDATE audit SET count = 5, last_at = ?, call_id = 'x' WHERE id = ?", (at + 1, newer)),
+            ("UPDATE audit SET count = 5, last_at = ?, result = 'ok' WHERE id = ?", (at + 1, newer)),
+            # an allowed row has no count to grow
+            ("UPDATE audit SET count = 2 WHERE id = ?", (allowed,)),
+        ]:
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(sql, args)
+        db.execute("UPDATE audit SET count = 9, last_at = ? WHERE id = ?", (at + 1, newer))
+        db.commit()
+    finally:
+        db.close()
+
+
+async def test_filters_by_result_and_by_who(log: AuditLog) -> None:
+    await log.finish(await log.begin(**attempt(call_id="a")), "ok")
+    await log.finish(await log.begin(**attempt(call_id="b", username="anna")), "USER_BUSY")
+    await log.begin(**attempt(call_id="c"))
+    await log.begin(**refused(call_id="d"))
+    await log.begin(**{**attempt(call_id="e", username="anna"), "allowed": False,
+                       "result": "CSRF"})
+
+    async def ids(**filters: str) -> list[str]:
+        return sorted(r["call_id"] for r in await log.query(**filters))  # type: ignore[arg-type]
+
+    assert await ids(result="ok") == ["a"]
+    assert await ids(result="failed") == ["b"]
+    assert await ids(result="pending") == ["c"]
+    assert await ids(result="refused") == ["d", "e"]
+    assert await ids(result="USER_BUSY") == ["b"]
+    assert await ids(result="refused", username="anna") == ["e"]
+    assert await ids(username="boss") == ["a", "c"]
+    with pytest.raises(ValueError):
+        await log.query(result="ok' OR 1=1 --")
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "2025-02-30", "2025-3-2x", "-1"])
+async def test_a_day_out_of_range_is_a_value_error(log: AuditLog, day: str) -> None:
+    with pytest.raises(ValueError):
+        await log.query(date=day)
+
+
+async def test_a_fold_is_found_on_every_day_its_range_touches(tmp_path: Path) -> None:
+    clock = Clock(datetime(2025, 3, 1, 23, 55, tzinfo=HCM))
+    log = AuditLog(tmp_path / "a.db", tz=HCM, clock=clock)
+    await log.open()
+    try:
+        await log.begin(**refused())
+        clock.now += 420  # 00:02 on 2 March
+        await log.begin(**refused())
+        assert [r["count"] for r in await log.query(date="2025-03-01")] == [2]
+        assert [r["count"] for r in await log.query(date="2025-03-02")] == [2]
+        assert await log.query(date="2025-03-03") == []
+    finally:
+        await log.close()
+
+
+async def test_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "wallboard.db"
+    previous = os.umask(0)  # the loosest umask: the modes are our own, not luck
+    try:
+        log = AuditLog(path)
+        await log.open()
+        try:
+            await log.begin(**attempt())
+            files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+            assert {f.name: oct(f.stat().st_mode & 0o777) for f in files} == {
+                f.name: "0o600" for f in files}
+            assert path.parent.stat().st_mode & 0o077 == 0
+        finally:
+            await log.close()
+    finally:
+        os.umask(previous)
+
+
+async def test_an_existing_database_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    log = AuditLog(path)
+    await log.open()
+    await log.close()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_migrates_version_1_rows_as_single_attempts(tmp_path: Path) -> None:
+    from wallboard.audit import MIGRATIONS, _statements
+
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in _statements(MIGRATIONS[0]):
+        db.execute(statement)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    db.execute("INSERT INTO audit (at, username, role, ip, action, allowed, result)"
+               " VALUES (1000, 'eve', 'viewer', '10.0.0.1', 'barge', 0, 'FORBIDDEN')")
+    db.close()
+    log = AuditLog(path, clock=lambda: 1.5)
+    await log.open()
+    try:
+        [row] = await log.query()
+        assert (row["count"], row["at"], row["last_at"]) == (1, 1000, 1000)
+        await log.begin(username="eve", role="viewer", ip="10.0.0.1", action="barge",
+                        allowed=False, result="FORBIDDEN")
+        [row] = await log.query()
+        assert (row["count"], row["last_at"]) == (2, 1500)
     finally:
         await log.close()

@@ -1,15 +1,26 @@
 """The audit log: one SQLite row per supervisor action attempt, allowed or refused.
 
 A row is written before the PBX is called and completed once it answers; the
-database refuses any other change to a row (see the trigger in the first
-migration), so the log can be trusted after the fact. All SQLite work runs on
-one dedicated thread: the event loop never waits on the disk, and the
-connection is only ever touched by the thread that opened it.
+database refuses any other change to a row (see the triggers), so the log can be
+trusted after the fact. Repeated refusals fold: a refused attempt of the same
+person (username and role), from the same address, for the same action and with
+the same result as the newest such row, less than `FOLD_WINDOW_MS` after that row
+began, adds one to its `count` and moves its `last_at` instead of writing a row
+(the row keeps its first attempt's call, extensions and number). So a kiosk or a viewer pressing a button in a loop costs a row per ten minutes,
+not a row per request, and nothing is hidden: the row says how many and when from
+and to, and any other row in between still stands on its own. The trigger lets
+only such a fold touch a finished row.
+
+All SQLite work runs on one dedicated thread: the event loop never waits on the
+disk, and the connection is only ever touched by the thread that opened it. The
+files (the database, its -wal and -shm) are readable by their owner only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -25,6 +36,14 @@ COLUMNS = (
     "id", "at", "username", "role", "ip", "action", "call_id", "agent_ext", "target_ext",
     "phone", "allowed", "result", "error",
 )
+# Read back with every row: how many attempts it stands for, and when the last one was.
+FOLD_COLUMNS = ("count", "last_at")
+# A fold stays open this long after its first attempt; the second migration's trigger
+# holds the same number.
+FOLD_WINDOW_MS = 600_000
+# ?result= takes one of these words, or an error code as the log writes it.
+RESULT_WORDS = frozenset({"ok", "refused", "failed", "pending"})
+RESULT_CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 # Migration N takes the database from schema version N to N+1. Append, never edit.
 MIGRATIONS: tuple[str, ...] = (
@@ -56,6 +75,37 @@ MIGRATIONS: tuple[str, ...] = (
       OR NEW.allowed IS NOT OLD.allowed
     BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+    """,
+    """
+    ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE audit ADD COLUMN last_at INTEGER;   -- epoch ms of the last attempt folded in
+    CREATE INDEX audit_fold ON audit (username, ip, action, result, id);
+    CREATE INDEX audit_result_at ON audit (result, at);
+    DROP TRIGGER audit_result_only;
+    -- Rows are evidence. Who, where, what and when never change. Two writes are allowed:
+    -- an allowed attempt's result, once (count and last_at untouched); and a fold: a refused
+    -- row that is still the newest of its person, address, action and result, less than
+    -- ten minutes old, counts more attempts and moves last_at forward, nothing else.
+    CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
+    WHEN NEW.id IS NOT OLD.id OR NEW.at IS NOT OLD.at OR NEW.username IS NOT OLD.username
+      OR NEW.role IS NOT OLD.role OR NEW.ip IS NOT OLD.ip OR NEW.action IS NOT OLD.action
+      OR NEW.call_id IS NOT OLD.call_id OR NEW.agent_ext IS NOT OLD.agent_ext
+      OR NEW.target_ext IS NOT OLD.target_ext OR NEW.phone IS NOT OLD.phone
+      OR NEW.allowed IS NOT OLD.allowed
+      OR NOT (
+        (OLD.result IS NULL AND NEW.count IS OLD.count AND NEW.last_at IS OLD.last_at)
+        OR (OLD.allowed = 0 AND OLD.result IS NOT NULL
+            AND NEW.result IS OLD.result AND NEW.error IS OLD.error
+            AND NEW.count > OLD.count
+            AND NEW.last_at >= COALESCE(OLD.last_at, OLD.at)
+            AND NEW.last_at < OLD.at + 600000
+            AND NOT EXISTS (
+              SELECT 1 FROM audit AS later
+              WHERE later.username = OLD.username AND later.ip = OLD.ip
+                AND later.action = OLD.action AND later.result = OLD.result
+                AND later.id > OLD.id AND later.role = OLD.role AND later.allowed = 0))
+      )
     BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
     """,
 )
@@ -99,10 +149,16 @@ class AuditLog:
         """Write the row of one attempt and return its id.
 
         An allowed attempt is written with no result, before the PBX is asked;
-        a refused one is written whole (allowed=False, result=its error code).
+        a refused one is written whole (allowed=False, result=its error code), or
+        folded into the open row of the same refusals (see the module's doc).
         """
-        row = (int(self._clock() * 1000), username, role, ip, action, call_id, agent_ext,
-               target_ext, phone, int(allowed), result, error)
+        now = int(self._clock() * 1000)
+        row = (now, username, role, ip, action, call_id, agent_ext,
+               target_ext, phone, int(allowed), result, error, now)
+        if not allowed:
+            if result is None:
+                raise ValueError("a refused attempt is written with its result")
+            return await self._run(self._refuse, row)
         return await self._run(self._insert, row)
 
     async def finish(self, row_id: int, result: str, error: str | None = None) -> None:
@@ -110,18 +166,26 @@ class AuditLog:
         await self._run(self._update, row_id, result, error)
 
     async def query(self, *, date: str | None = None, username: str | None = None,
-                    limit: int = 200) -> list[dict[str, Any]]:
-        """Rows newest first; `date` is YYYY-MM-DD (a local day), ValueError otherwise."""
+                    result: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Rows newest first, ValueError on a filter it cannot read.
+
+        `date` is YYYY-MM-DD, a local day (a fold is on every day its range touches);
+        `username` is who; `result` is "ok", "refused" (stopped before the PBX),
+        "failed" (the PBX said no), "pending" (not answered yet) or one error code.
+        """
         where: list[str] = []
         params: list[Any] = []
         if date:
             start, end = self._day_bounds(date)
-            where.append("at >= ? AND at < ?")
-            params += [start, end]
+            where.append("at < ? AND COALESCE(last_at, at) >= ?")
+            params += [end, start]
         if username:
             where.append("username = ?")
             params.append(username)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM audit"
+        if result:
+            where.append(_result_filter(result, params))
+        columns = [*COLUMNS, "count", "COALESCE(last_at, at)"]
+        sql = f"SELECT {', '.join(columns)} FROM audit"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY at DESC, id DESC LIMIT ?"
@@ -129,10 +193,13 @@ class AuditLog:
         return await self._run(self._select, sql, tuple(params))
 
     def _day_bounds(self, day: str) -> tuple[int, int]:
-        parsed = datetime.strptime(day, "%Y-%m-%d").date()
-        start = datetime.combine(parsed, clock_time(), self.tz)
-        end = datetime.combine(parsed + timedelta(days=1), clock_time(), self.tz)
-        return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        try:
+            parsed = datetime.strptime(day, "%Y-%m-%d").date()
+            start = datetime.combine(parsed, clock_time(), self.tz)
+            end = datetime.combine(parsed + timedelta(days=1), clock_time(), self.tz)
+            return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        except (OverflowError, OSError):  # the last day there is, or a clock out of range
+            raise ValueError(f"no day {day!r} in the audit log's calendar") from None
 
     # -- on the database thread ---------------------------------------------------
 
@@ -143,7 +210,8 @@ class AuditLog:
 
     def _open_db(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _private(self.path)
         try:
             db = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as e:
@@ -156,6 +224,10 @@ class AuditLog:
         except BaseException:
             db.close()
             raise
+        if self.path != ":memory:":
+            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode; older ones
+                if Path(self.path + suffix).exists():
+                    _private(self.path + suffix)
         self._db = db
 
     def _close_db(self) -> None:
@@ -170,11 +242,36 @@ class AuditLog:
 
     def _insert(self, row: tuple[Any, ...]) -> int:
         cursor = self._conn().execute(
-            f"INSERT INTO audit ({', '.join(COLUMNS[1:])}) VALUES ({', '.join('?' * len(row))})",
+            f"INSERT INTO audit ({', '.join((*COLUMNS[1:], 'last_at'))}) "
+            f"VALUES ({', '.join('?' * len(row))})",
             row,
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
+
+    def _refuse(self, row: tuple[Any, ...]) -> int:
+        """Fold a refused attempt into the open row of its kind, else write a new row."""
+        now, username, role, ip, action, *_, result, _error, _ = row
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")  # another process's fold must not slip in between
+        try:
+            open_fold = db.execute(
+                "SELECT id, at, COALESCE(last_at, at) FROM audit WHERE username = ? AND ip = ?"
+                " AND action = ? AND result = ? AND role = ? AND allowed = 0"
+                " ORDER BY id DESC LIMIT 1",
+                (username, ip, action, result, role),
+            ).fetchone()
+            if open_fold is not None and open_fold[2] <= now < open_fold[1] + FOLD_WINDOW_MS:
+                db.execute("UPDATE audit SET count = count + 1, last_at = ? WHERE id = ?",
+                           (now, open_fold[0]))
+                row_id = int(open_fold[0])
+            else:
+                row_id = self._insert(row)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return row_id
 
     def _update(self, row_id: int, result: str, error: str | None) -> None:
         self._conn().execute(
@@ -184,10 +281,35 @@ class AuditLog:
 
     def _select(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         rows = self._conn().execute(sql, params).fetchall()
-        out = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+        out = [dict(zip((*COLUMNS, *FOLD_COLUMNS), row, strict=True)) for row in rows]
         for row in out:
             row["allowed"] = bool(row["allowed"])
         return out
+
+
+def _result_filter(result: str, params: list[Any]) -> str:
+    """The WHERE clause of ?result=, its parameter appended to `params`."""
+    word = result.strip()
+    if word == "ok":
+        params.append("ok")
+        return "result = ?"
+    if word == "refused":
+        return "allowed = 0"
+    if word == "failed":
+        return "allowed = 1 AND result IS NOT NULL AND result <> 'ok'"
+    if word == "pending":
+        return "allowed = 1 AND result IS NULL"
+    if not RESULT_CODE.match(word):
+        raise ValueError(f"result must be one of {sorted(RESULT_WORDS)} or an error code")
+    params.append(word)
+    return "result = ?"
+
+
+def _private(path: str) -> None:
+    """Create the file readable and writable by its owner only, or make it so."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o600)
 
 
 def schema_version(db: sqlite3.Connection) -> int:
