@@ -19,13 +19,20 @@ from wallboard.pbx.times import PbxTime
 
 
 class CdrLike(Protocol):
-    id: str
-    extension: str
-    direction: str
-    status: str
-    time_started: str
-    time_answered: str
-    time_ended: str
+    @property
+    def id(self) -> str: ...
+    @property
+    def extension(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def time_started(self) -> str: ...
+    @property
+    def time_answered(self) -> str: ...
+    @property
+    def time_ended(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
