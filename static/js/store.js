@@ -12,23 +12,9 @@
 //   ["del", "calls", key, t]                 ...and the call's agent is idle since t
 // Records are replaced, never changed in place, so the renderer can compare them.
 
-const SET_KEYS = new Set(['status', 'stats', 'sources', 'monitors', 'domain']);
-const KEY_FIELD = { agents: 'ext', calls: 'call_id' };
+import { KEY_FIELD, TOP_KEYS, follows, IDLE, MONITOR_SLACK_MS } from './rules.js';
 
-// The fields of an agent on `call`, as the server sets them (patches.py `follows`).
-function follows(call) {
-  const answered = call.state === 'answered';
-  return {
-    state: answered ? 'oncall' : 'ringing',
-    since: answered ? call.answered_at : call.started_at,
-    call_id: call.call_id,
-    direction: call.direction,
-    peer: call.direction === 'inbound' ? call.from : call.to,
-  };
-}
-const IDLE = { state: 'idle', call_id: null, direction: null, peer: null };
-
-const MONITOR_SLACK_MS = 5000; // wallboard/state.py MONITOR_SLACK_MS
+const SET_KEYS = new Set(TOP_KEYS);
 
 export class Store {
   constructor() {
@@ -187,7 +173,7 @@ export class Store {
 
   // The monitor a call is the supervisor's own leg of: a call their phone made to the
   // agent listened to since the listen/whisper/barge began (the PBX rings the phone
-  // first; state.py allows MONITOR_SLACK_MS for it too). It is theirs, not a
+  // first; the server allows the same slack). It is theirs, not a
   // customer's: no actions on it.
   monitorLegOf(call) {
     const m = call && call.agent != null ? this.monitorByPhone.get(String(call.agent)) : null;
