@@ -1,11 +1,15 @@
 """The browser part: the board's own store and render modules in headless Chromium,
-2,000 agents and 50 changes/s (static/bench.html drives them and writes its figures,
+2,000 agents and 50 changes/s (bench/web/bench.html drives them and writes its figures,
 script time per animation frame and long tasks, as JSON into #bench-result, then
 sets data-done="true").
 
-`python -m bench.browser [--runs 3] [--agents 2000] [--rate 50] [--seconds 10] [--sort state]` serves
-static/ itself and prints each run's figures and their spread; `--trace FILE` also saves
-a Chrome trace of the first run (open it in chrome://tracing or Perfetto)."""
+The page is the benchmark's, never the wallboard's: `static_server()` serves it from
+bench/web/ under /bench/, beside the board's static/ under /static/ as the wallboard
+serves it.
+
+`python -m bench.browser [--runs 3] [--agents 2000] [--rate 50] [--seconds 10] [--sort state]`
+prints each run's figures and their spread; `--trace FILE` also saves a Chrome trace of
+the first run (open it in chrome://tracing or Perfetto)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from urllib.parse import urlencode
 
 from wallboard.paths import web_dir
 
+BENCH_WEB = Path(__file__).resolve().parent / "web"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -33,9 +37,8 @@ TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"
 def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate: int = 50,
             seconds: int = 10, sort: str = "state", polls: bool = True, scroll: str = "",
             trace: str | None = None) -> dict[str, Any]:
-    """Open {base_url}/static/bench.html and return what the page wrote (parsed JSON if it is)."""
-    if not (web_dir("static") / "bench.html").exists():
-        return {"skipped": "static/bench.html is not there yet"}
+    """Open {base_url}/bench/bench.html (`static_server()`) and return what the page wrote
+    (parsed JSON if it is)."""
     if not Path(CHROMIUM).exists():
         return {"skipped": f"no browser at {CHROMIUM}"}
     from playwright.sync_api import sync_playwright
@@ -50,7 +53,7 @@ def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate
             page.on("pageerror", lambda e: errors.append(str(e)))
             if trace:
                 browser.start_tracing(page=page, path=trace, categories=TRACE_CATEGORIES)
-            page.goto(f"{base_url}/static/bench.html?{query}")
+            page.goto(f"{base_url}/bench/bench.html?{query}")
             page.wait_for_function(
                 "() => document.querySelector('#bench-result')?.dataset.done === 'true'",
                 timeout=timeout_s * 1000)
@@ -69,12 +72,15 @@ def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate
 
 
 class _StaticHandler(SimpleHTTPRequestHandler):
-    """/static/... from static/, as the wallboard serves it; nothing else."""
+    """/static/... from static/, as the wallboard serves it, and /bench/... from bench/web/;
+    nothing else."""
 
     def translate_path(self, path: str) -> str:
-        if not path.startswith("/static/"):
-            return str(web_dir("static") / "missing")
-        return super().translate_path(path[len("/static"):])
+        for prefix, root in (("/static/", web_dir("static")), ("/bench/", BENCH_WEB)):
+            if path.startswith(prefix):
+                self.directory = str(root)
+                return super().translate_path(path[len(prefix) - 1:])
+        return str(BENCH_WEB / "missing")
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -82,8 +88,7 @@ class _StaticHandler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def static_server() -> Iterator[str]:
-    handler = partial(_StaticHandler, directory=str(web_dir("static")))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StaticHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -209,11 +209,11 @@ def main(argv: list[str] | None = None) -> int:
                      if "ingest" in f.label else "")
                   + (f", errors {f.errors[:2]}" if f.errors else ""))
     if not args.no_browser:
-        from bench.browser import measure
+        from bench.browser import measure, static_server
 
-        with servers(100) as srv:
-            print("\nBrowser (static/bench.html, 2,000 agents, 50 changes/s):")
-            print(json.dumps(measure(srv.url), indent=1))
+        with static_server() as url:
+            print("\nBrowser (bench/web/bench.html, 2,000 agents, 50 changes/s):")
+            print(json.dumps(measure(url), indent=1))
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"merge": merge, "rows": [_dump(f) for f in rows],

@@ -7,10 +7,10 @@
 // source updates: the board goes stale 5 s in, as when the PBX stops answering)
 // &scroll=agents (the agent grid fills the screen: the most tiles and timers on it)
 
-import { setupI18n, hourOf } from './i18n.js';
-import { observeServerNow, serverNow } from './clock.js';
-import { Store } from './store.js';
-import { Renderer } from './render.js';
+import { setupI18n, hourOf } from '/static/js/i18n.js';
+import { observeServerNow, serverNow } from '/static/js/clock.js';
+import { Store } from '/static/js/store.js';
+import { Renderer } from '/static/js/render.js';
 
 const params = new URLSearchParams(location.search);
 const N = Number(params.get('agents')) || 2000;
