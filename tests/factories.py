@@ -62,3 +62,64 @@ def webhook_body(state: str = "ringing", call_id: str = "c-1", **fields: Any) ->
             "hotline": "19001919", "state": state}
     body.update(fields)
     return body
+
+
+def web_parts(settings: Any, **parts: Any) -> Any:
+    """`web.context.Parts` for a test app built around some of the real routes, with fakes
+    where a test does not need the real part."""
+    from wallboard.principal import Auth
+    from wallboard.ratelimit import RateLimiter
+    from wallboard.web.context import Parts
+
+    values: dict[str, Any] = {"engine": None, "hub": None, "pbx": None, "audit": None, "metrics": None,
+                              "templates": None, "action_limiter": RateLimiter(60.0)}
+    values.update(parts)
+    values.setdefault("auth", None)
+    if values["auth"] is None:
+        values["auth"] = Auth(settings)
+    return Parts(settings=settings, **values)
+
+
+def audience(masked: bool) -> Any:
+    """The audience of a screen that sees numbers masked, or whole (a supervisor's)."""
+    from wallboard.audience import Audience
+
+    return Audience.MASKED if masked else Audience.SUPERVISOR
+
+
+def patch_json(patch: Any, masked: bool) -> bytes:
+    """A committed patch as that audience receives it, encoded by the engine."""
+    from wallboard.engine import encode
+
+    return encode("test", patch).payloads[audience(masked)]
+
+
+class Running:
+    """The parts of an app made by `create_app` that tests poke at, under short names."""
+
+    def __init__(self, app: Any) -> None:
+        from wallboard.app import parts_of
+
+        self.parts = parts = parts_of(app)
+        self.engine = parts.engine
+        self.hub = parts.hub
+        self.pbx = parts.pbx
+        self.metrics = parts.metrics
+        self.live = parts.engine.live
+        self.poller = parts.engine.poller
+        self.publish = parts.engine.publish
+        self.flush = parts.engine.flush
+
+    @property
+    def hooks_registered(self) -> dict[str, str] | None:
+        return self.engine.hooks_registered
+
+    def snapshot(self, masked: bool) -> dict[str, Any]:
+        return self.engine.snapshot(audience(masked))  # type: ignore[no-any-return]
+
+    def snapshot_text(self, masked: bool) -> tuple[int, str]:
+        seq, body = self.engine.snapshot_bytes(audience(masked))
+        return seq, body.decode()
+
+    async def ping(self) -> None:
+        self.hub.ping(self.engine.heartbeat())

@@ -14,11 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from wallboard import actions, auth
+from tests.factories import web_parts
 from wallboard.audit import AuditLog
-from wallboard.pages import make_templates
 from wallboard.pbx.errors import PbxError
 from wallboard.settings import Settings, defaults
+from wallboard.web import routes
+from wallboard.web.context import Parts, PartsMiddleware, principal_of
+from wallboard.web.pages import make_templates
 
 PASSWORD = "pw-123456"
 KIOSK_TOKEN = "tv-token"
@@ -62,10 +64,13 @@ class FakePbx:
 
 
 @dataclass
-class FakeLive:
+class FakeEngine:
     calls: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {CALL: {"call_id": CALL, "agent": "1001"}})
     monitors: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        return self.calls.get(call_id)
 
     def set_monitor(self, call_id: str, info: dict[str, Any] | None) -> None:
         self.monitors.append((call_id, info))
@@ -77,7 +82,7 @@ class FakeHub:
 
 
 def page_csrf(request: Request) -> JSONResponse:
-    principal = auth.principal_of(request)
+    principal = principal_of(request)
     return JSONResponse(principal.csrf_token if principal else None)
 
 
@@ -96,12 +101,20 @@ class Client(httpx.AsyncClient):
         self.csrf = ""
 
     @property
+    def parts(self) -> Parts:
+        return self.app.state.parts  # type: ignore[no-any-return]
+
+    @property
     def pbx(self) -> FakePbx:
-        return self.app.state.pbx  # type: ignore[no-any-return]
+        return self.parts.pbx  # type: ignore[return-value]
 
     @property
     def audit(self) -> AuditLog:
-        return self.app.state.audit  # type: ignore[no-any-return]
+        return self.parts.audit
+
+    @property
+    def engine(self) -> FakeEngine:
+        return self.parts.engine  # type: ignore[return-value]
 
     async def login(self, username: str, ext: str = "") -> None:
         page = await self.get("/login")
@@ -129,19 +142,14 @@ async def make_client(tmp_path: Path) -> AsyncIterator[Any]:
         templates_dir.mkdir(exist_ok=True)
         (templates_dir / "login.html").write_text("csrf={{ csrf_token }} {{ error or '' }}")
         (templates_dir / "audit.html").write_text(AUDIT_TEMPLATE)
-        app = Starlette(
-            routes=[*auth.routes(), *actions.routes(), Route("/csrf", page_csrf)],
-            middleware=[Middleware(auth.AuthMiddleware, auth=auth.Auth(settings))],
-        )
         audit = AuditLog(settings.storage.path)
         await audit.open()
         logs.append(audit)
-        app.state.settings = settings
-        app.state.templates = make_templates(str(templates_dir))
-        app.state.audit = audit
-        app.state.pbx = FakePbx(audit)
-        app.state.live = FakeLive()
-        app.state.hub = FakeHub()
+        parts = web_parts(settings, templates=make_templates(str(templates_dir)), audit=audit,
+                          pbx=FakePbx(audit), engine=FakeEngine(), hub=FakeHub())
+        app = Starlette(routes=[*routes(), Route("/csrf", page_csrf)],
+                        middleware=[Middleware(PartsMiddleware, parts=parts)])
+        app.state.parts = parts
         return Client(app)
 
     yield make
@@ -167,7 +175,7 @@ async def test_listen_rings_the_supervisors_own_ext(boss: Client) -> None:
     assert (row["username"], row["role"], row["action"], row["call_id"], row["agent_ext"],
             row["target_ext"], row["allowed"], row["result"]) == (
         "boss", "supervisor", "listen", CALL, "1001", "999", True, "ok")
-    assert boss.app.state.live.monitors == [
+    assert boss.engine.monitors == [
         (CALL, {"agent": "1001", "mode": "listen", "by": "boss", "ext": "999"})]
 
 
@@ -193,7 +201,7 @@ async def test_transfer_needs_an_ext(boss: Client) -> None:
     ok = await boss.act("transfer", {"ext": "1002"})
     assert ok.json()["ok"] is True
     assert boss.pbx.calls == [(CALL, "transfer", "1002")]
-    assert boss.app.state.live.monitors == []  # a transfer is not monitoring
+    assert boss.engine.monitors == []  # a transfer is not monitoring
 
 
 async def test_no_own_ext_and_none_given(make_client: Any) -> None:
@@ -239,7 +247,7 @@ async def test_pbx_refusal_in_plain_words_in_both_languages(boss: Client, lang: 
     [row] = await boss.audit.query()
     assert (row["allowed"], row["result"], row["error"]) == (
         True, "USER_NOT_REGISTERED", "User not registered")
-    assert boss.app.state.live.monitors == []
+    assert boss.engine.monitors == []
 
 
 async def test_language_from_the_lang_cookie(boss: Client) -> None:
@@ -381,6 +389,6 @@ async def test_audit_page(boss: Client, make_client: Any) -> None:
     viewer: Client = await make_client()
     anonymous = await viewer.get("/audit")
     assert anonymous.status_code == 303
-    assert anonymous.headers["location"] == "/login?next=/audit"
+    assert anonymous.headers["location"] == "/login?next=%2Faudit"  # the one login redirect of every page
     await viewer.login("eve")
     assert (await viewer.get("/audit")).status_code == 403

@@ -17,20 +17,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from wallboard import auth as auth_module
-from wallboard.auth import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    Auth,
-    AuthMiddleware,
-    SessionStore,
-    principal_of,
-    routes,
-    safe_next,
-)
-from wallboard.pages import make_templates
+from tests.factories import web_parts
+from wallboard import principal as principal_module
 from wallboard.pbx.errors import PbxError
+from wallboard.principal import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth, SessionStore
 from wallboard.settings import Settings, defaults
+from wallboard.web import login as login_routes
+from wallboard.web.context import Parts, PartsMiddleware, principal_of
+from wallboard.web.guards import safe_next
+from wallboard.web.pages import make_templates
 
 PASSWORD = "s3cret-Pa55word"
 LOGIN_TEMPLATE = "error={{ error or '' }}|csrf={{ csrf_token }}|next={{ next }}|user={{ username }}"
@@ -109,17 +104,19 @@ def make_app(settings: Settings, tmp_path: Path, *, clock: Clock | None = None,
     templates_dir.mkdir(exist_ok=True)
     (templates_dir / "login.html").write_text(LOGIN_TEMPLATE)
     auth = Auth(settings, clock=clock or Clock())
+    parts = web_parts(settings, auth=auth, templates=make_templates(str(templates_dir)), pbx=pbx or FakePbx(),
+                      hub=FakeHub())
     app = Starlette(
-        routes=[*routes(), Route("/whoami", whoami), Route("/csrf", csrf_and_session),
+        routes=[Route("/login", login_routes.login_form, methods=["GET"]),
+                Route("/login", login_routes.login_submit, methods=["POST"]),
+                Route("/logout", login_routes.logout, methods=["POST"]),
+                Route("/api/me/ext", login_routes.set_my_ext, methods=["POST"]),
+                Route("/whoami", whoami), Route("/csrf", csrf_and_session),
                 Route("/api/state", whoami),
                 Route("/kiosk", whoami)],
-        middleware=[Middleware(AuthMiddleware, auth=auth)],
+        middleware=[Middleware(PartsMiddleware, parts=parts)],
     )
-    app.state.settings = settings
-    app.state.templates = make_templates(str(templates_dir))
-    app.state.pbx = pbx or FakePbx()
-    app.state.hub = FakeHub()
-    app.state.auth = auth
+    app.state.parts = parts
     return app
 
 
@@ -129,6 +126,11 @@ class Client(httpx.AsyncClient):
     def __init__(self, app: Starlette, base_url: str = "http://testserver") -> None:
         super().__init__(transport=httpx.ASGITransport(app=app), base_url=base_url)
         self.app = app
+
+    @property
+    def parts(self) -> Any:
+        parts: Parts = self.app.state.parts
+        return parts
 
 
 @pytest.fixture
@@ -219,7 +221,7 @@ async def test_login_without_the_form_token_is_refused(client: Client) -> None:
     response = await client.post("/login", data={"username": "boss", "password": PASSWORD},
                            follow_redirects=False)
     assert response.status_code == 403
-    assert client.app.state.pbx.logins == []
+    assert client.parts.pbx.logins == []
 
 
 async def test_login_token_must_match_this_browsers_cookie(client: Client) -> None:
@@ -265,7 +267,7 @@ async def test_login_logs_one_line_without_the_password(client: Client,
 async def test_login_attempts_are_rate_limited(client: Client) -> None:
     statuses = [(await login(client, password="nope")).status_code for _ in range(11)]
     assert statuses == [401] * 10 + [429]
-    assert len(client.app.state.pbx.logins) == 10
+    assert len(client.parts.pbx.logins) == 10
 
 
 async def test_tampered_session_cookie_is_anonymous(client: Client) -> None:
@@ -300,12 +302,12 @@ async def test_session_store_forgets_idle_sessions_when_creating() -> None:
 async def test_logout_ends_the_session_and_closes_its_sockets(client: Client) -> None:
     await login(client)
     page = await me(client)
-    sessions = client.app.state.auth.sessions
+    sessions = client.parts.auth.sessions
     assert len(sessions) == 1
     response = await client.post("/logout", data={"csrf_token": page["csrf"]})
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
-    assert client.app.state.hub.closed == [page["session_id"]]
+    assert client.parts.hub.closed == [page["session_id"]]
     assert (await client.get("/whoami")).json() is None
     assert len(sessions) == 0
 
@@ -353,7 +355,7 @@ async def principal_on_websocket(auth: Auth, path: str, query: bytes = b"") -> s
         raise AssertionError("not reached")
 
     scope = {"type": "websocket", "path": path, "query_string": query, "headers": []}
-    await AuthMiddleware(inner, auth)(scope, nothing, ignore)
+    await PartsMiddleware(inner, web_parts(auth.settings, auth=auth))(scope, nothing, ignore)
     return seen[0].role if seen[0] else None
 
 
@@ -388,7 +390,7 @@ async def test_kiosk_tokens_compared_in_constant_time_against_all(tmp_path: Path
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(auth_module.hmac, "compare_digest", spy)
+    monkeypatch.setattr(principal_module.hmac, "compare_digest", spy)
     auth = Auth(make_settings(tmp_path, kiosk_tokens=["first", "second", "third"]))
     assert auth.kiosk_token_valid("first") is True
     # Even after the first matched, every token was compared.

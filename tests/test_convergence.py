@@ -24,9 +24,10 @@ import orjson
 import pytest
 import websockets
 
+from tests.factories import Running
 from tests.screen import ScreenCopy
 from tests.servers import listener, port_of, serving, until
-from wallboard.app import Wallboard, create_app
+from wallboard.app import create_app
 from wallboard.settings import Settings, defaults
 from wallboard.sim.app import SimOptions, create_sim_app
 from wallboard.sim.runtime import Runtime
@@ -54,7 +55,7 @@ def wallboard_settings(tmp: Path, port: int, sim_url: str, **poll: float) -> Set
 class Pair:
     sim: Runtime
     sim_url: str
-    wb: Wallboard
+    wb: Running
     wb_url: str
 
 @contextlib.asynccontextmanager
@@ -65,7 +66,7 @@ async def pair(tmp: Path, options: SimOptions, **poll: float) -> AsyncIterator[P
         sock = listener()
         app = create_app(wallboard_settings(tmp, port_of(sock), sim_url, **poll))
         async with serving(app, sock) as wb_url:
-            wb: Wallboard = app.state.wallboard
+            wb = Running(app)
             await until(lambda: wb.hooks_registered is not None and wb.poller.first_success.is_set(),
                         15, "webhook registration and the first poll")
             yield Pair(sim_app.state.sim, sim_url, wb, wb_url)
@@ -74,13 +75,13 @@ def sender_idle(rt: Runtime) -> bool:
     assert rt.sender is not None
     return rt.sender.idle()
 
-def polled_since(wb: Wallboard, moment: float) -> bool:
+def polled_since(wb: Running, moment: float) -> bool:
     """Both the agents and the calls poll succeeded with a request sent after `moment`."""
     return all(wb.live.sources[s]["ok"] and (wb.live.sources[s]["at"] or 0) > moment
                for s in ("agents", "calls"))
 
 
-def board(wb: Wallboard) -> dict[str, Any]:
+def board(wb: Running) -> dict[str, Any]:
     snap = wb.snapshot(False)
     return {"agents": {a["ext"]: (a["state"], a["call_id"]) for a in snap["agents"]},
             "calls": {c["call_id"]: c["state"] for c in snap["calls"]}}

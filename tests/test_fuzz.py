@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from tests.factories import T0, agent, event, webhook_body
+from tests.factories import T0, Running, agent, event, webhook_body
 from tests.servers import listener, port_of, serving
-from wallboard.app import Wallboard, create_app
+from wallboard.app import create_app
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
 from wallboard.settings import defaults
@@ -86,7 +86,7 @@ RAW = st.binary(max_size=200) | st.sampled_from([
 BODIES = RAW | (VENDORISH | NEAR_GOOD | JUNK).map(encode)
 
 
-def board_of(wb: Wallboard) -> bytes:
+def board_of(wb: Running) -> bytes:
     """The state as screens see it, without the webhook counters a refusal moves."""
     snap = wb.live.snapshot(0)
     snap["sources"] = {k: v for k, v in snap["sources"].items() if k != "webhooks"}
@@ -96,7 +96,7 @@ def board_of(wb: Wallboard) -> bytes:
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Starlette:
     app = make_app(tmp_path_factory.mktemp("fuzz"))
-    wb: Wallboard = app.state.wallboard
+    wb = Running(app)
     wb.publish(wb.live.apply_agents([agent("1001"), agent("1002", "oncall", "c-2", direction="inbound",
                                                         peer="0899")], T0))
     wb.publish(wb.live.apply_event(event("ringing", "c-1", ext="1001", at=T0)))
@@ -108,7 +108,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Starlette:
 @given(body=BODIES, chunked=st.booleans())
 def test_receiver_never_500_and_a_refusal_changes_nothing(fuzz_app: Starlette, body: bytes,
                                                           chunked: bool) -> None:
-    wb: Wallboard = fuzz_app.state.wallboard
+    wb = Running(fuzz_app)
     before = board_of(wb)
 
     async def chunks() -> Any:
@@ -204,7 +204,7 @@ async def test_a_flood_of_10000_webhooks_is_absorbed_without_losing_one(tmp_path
     sock = listener()
     port = port_of(sock)
     app = make_app(tmp_path, port=port)
-    wb: Wallboard = app.state.wallboard
+    wb = Running(app)
     wb.publish(wb.live.apply_agents([agent(str(1000 + i)) for i in range(1, 51)], int(time.time() * 1000)))
     calls = [[orjson.dumps(webhook_body(state, f"flood-{n}", to_number=str(1001 + n % 50)))
               for state in ("ringing", "answered", "hangup", "cdr")] for n in range(FLOOD_CALLS)]

@@ -20,9 +20,9 @@ import pytest
 import websockets
 from starlette.applications import Starlette
 
-from tests.factories import agent, event
+from tests.factories import Running, agent, event
 from tests.servers import listener, port_of, serving, until
-from wallboard.app import Wallboard, create_app
+from wallboard.app import create_app
 from wallboard.hub import RESYNC
 from wallboard.patches import WIRE_FIELDS
 from wallboard.poller import now_ms
@@ -98,11 +98,11 @@ class RawScreen:
 
 
 @contextlib.asynccontextmanager
-async def running_board(tmp: Path, sndbuf: int | None) -> AsyncIterator[tuple[Wallboard, int]]:
+async def running_board(tmp: Path, sndbuf: int | None) -> AsyncIterator[tuple[Running, int]]:
     sock = listener(sndbuf=sndbuf)
     port = port_of(sock)
     app = make_app(tmp, port)
-    wb: Wallboard = app.state.wallboard
+    wb = Running(app)
     wb.publish(wb.live.apply_agents([agent(str(1000 + i)) for i in range(AGENTS)], now_ms()))
     async with serving(app, sock, ws_ping_interval=None):
         # The poller's first reads of the missing PBX fail and publish that once per source;
@@ -112,12 +112,12 @@ async def running_board(tmp: Path, sndbuf: int | None) -> AsyncIterator[tuple[Wa
 
 
 @pytest.fixture
-async def board(tmp_path: Path) -> AsyncIterator[tuple[Wallboard, int]]:
+async def board(tmp_path: Path) -> AsyncIterator[tuple[Running, int]]:
     async with running_board(tmp_path, 16384) as running:
         yield running
 
 
-def one_event(wb: Wallboard, i: int) -> None:
+def one_event(wb: Running, i: int) -> None:
     """The next change, sent as its own patch: agent 1000+i rings, or its call ends."""
     ext = str(1000 + (i // 2) % AGENTS)
     wb.publish(wb.live.apply_event(event("ringing" if i % 2 == 0 else "hangup", f"h-{i // 2}", ext=ext,
@@ -134,7 +134,7 @@ async def test_stalled_screens_do_not_delay_a_normal_one_and_stay_bounded(
         await stalled_screens_do_not_delay_a_normal_one(wb, port)
 
 
-async def stalled_screens_do_not_delay_a_normal_one(wb: Wallboard, port: int) -> None:
+async def stalled_screens_do_not_delay_a_normal_one(wb: Running, port: int) -> None:
     stalled = [await RawScreen.open(port, rcvbuf=4096) for _ in range(STALLED)]
     normal = await RawScreen.open(port)
     first, snapshot_bytes = await normal.message()
@@ -194,7 +194,7 @@ async def stalled_screens_do_not_delay_a_normal_one(wb: Wallboard, port: int) ->
 
 
 async def test_first_frame_is_a_snapshot_then_patches_one_seq_apart_and_resync_on_request(
-        board: tuple[Wallboard, int]) -> None:
+        board: tuple[Running, int]) -> None:
     wb, port = board
     url = f"ws://127.0.0.1:{port}/ws"
     async with websockets.connect(url, max_size=None) as ws:
@@ -250,7 +250,7 @@ async def test_first_frame_is_a_snapshot_then_patches_one_seq_apart_and_resync_o
         assert wb.hub.resyncs == 1
 
 
-async def test_heartbeat_reaches_screens(board: tuple[Wallboard, int]) -> None:
+async def test_heartbeat_reaches_screens(board: tuple[Running, int]) -> None:
     wb, port = board
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
         assert orjson.loads(await ws.recv())["type"] == "snapshot"
@@ -263,7 +263,7 @@ async def test_dead_connections_are_found_and_dropped(tmp_path: Path) -> None:
     sock = listener()
     port = port_of(sock)
     app = make_app(tmp_path, port)
-    wb: Wallboard = app.state.wallboard
+    wb = Running(app)
     async with serving(app, sock, ws_ping_interval=0.5, ws_ping_timeout=1.0):
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as alive:
             assert orjson.loads(await alive.recv())["type"] == "snapshot"
@@ -291,17 +291,16 @@ async def test_a_restarted_server_has_a_new_epoch(tmp_path: Path) -> None:
 
 def test_resync_marker_replaces_the_backlog() -> None:
     """The unit rule under the server tests: a full queue becomes one snapshot marker."""
-    from wallboard.hub import Hub
-    from wallboard.patches import Patch
+    from wallboard.audience import Audience
+    from wallboard.bus import Published
+    from wallboard.hub import Hub, Screen
 
-    hub = Hub(lambda masked: (0, "{}"), queue_size=3)
+    hub = Hub(lambda audience: (0, b"{}"), queue_size=3)
     queue: asyncio.Queue[Any] = asyncio.Queue(3)
-    from wallboard.hub import Screen
-
-    screen = Screen(ws=None, kind="viewer", masked=True, session_id=None, queue=queue)  # type: ignore[arg-type]
+    screen = Screen(ws=None, kind="viewer", audience=Audience.MASKED, session_id=None, queue=queue)  # type: ignore[arg-type]
     hub.screens.add(screen)
     for seq in range(1, 6):
-        hub.publish(Patch(seq, []))
+        hub.publish(Published("e", seq, dict.fromkeys(Audience, b"{}")))
     items = [queue.get_nowait() for _ in range(queue.qsize())]
-    assert items[0] is RESYNC and all(isinstance(i, Patch) for i in items[1:])
+    assert items[0] is RESYNC and all(isinstance(i, Published) for i in items[1:])
     assert hub.drops == 1

@@ -13,10 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from wallboard import pages
+from tests.factories import web_parts
 from wallboard.app import create_app
-from wallboard.auth import Auth, AuthMiddleware
+from wallboard.principal import Auth
 from wallboard.settings import Settings, defaults
+from wallboard.web import pages
+from wallboard.web.context import PartsMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 KIOSK_TOKEN = "tv-token-1"
@@ -45,12 +47,12 @@ async def audit_page(request: Request) -> Response:
 def make_app(s: Settings) -> tuple[Starlette, Auth]:
     auth = Auth(s)
     app = Starlette(
-        routes=[*pages.routes(), Route("/login", login_page), Route("/audit", audit_page),
+        routes=[Route("/", pages.board), Route("/kiosk", pages.kiosk),
+                Route("/login", login_page), Route("/audit", audit_page),
                 Mount("/static", StaticFiles(directory=ROOT / "static"), name="static")],
-        middleware=[Middleware(AuthMiddleware, auth=auth)],
+        middleware=[Middleware(PartsMiddleware,
+                               parts=web_parts(s, auth=auth, templates=pages.make_templates(ROOT / "templates")))],
     )
-    app.state.settings = s
-    app.state.templates = pages.make_templates(ROOT / "templates")
     return app, auth
 
 

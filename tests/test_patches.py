@@ -7,10 +7,10 @@ from pathlib import Path
 
 import orjson
 
-from tests.factories import T0, agent, event, live
+from tests.factories import T0, Running, agent, audience, event, live, patch_json
 from tests.screen import ScreenCopy, comparable
-from wallboard.app import Wallboard
-from wallboard.masking import screen_ops, screen_state
+from wallboard.audience import Audience, screen_ops, screen_state
+from wallboard.bus import Published
 from wallboard.patches import Patch, compact, object_op, positional, record_op, snapshot_message
 
 
@@ -50,7 +50,7 @@ def test_compact_folds_updates_into_one_op_per_target() -> None:
 def test_masking_covers_partial_records() -> None:
     ops = [["upd", "agents", "101", {"peer": "0899123456"}], ["upd", "agents", "102", {"state": "idle"}],
            ["upd", "calls", "c1", {"from": "0899123456"}]]
-    assert screen_ops(ops, masked=True) == [["upd", "agents", "101", {"peer": "0899***456"}],
+    assert screen_ops(ops, audience(True)) == [["upd", "agents", "101", {"peer": "0899***456"}],
                              ["upd", "agents", "102", {"state": "idle"}],
                              ["upd", "calls", "c1", {"from": "0899***456"}]]
 
@@ -58,7 +58,7 @@ def test_masking_covers_partial_records() -> None:
 def test_no_screen_sees_the_flow_key_it_holds_the_callers_number() -> None:
     call = {"call_id": "c1", "from": "0899123456", "to": "101", "flow": "19001234|0899123456"}
     for masked in (True, False):
-        (op,) = screen_ops([["put", "calls", "c1", call]], masked)
+        (op,) = screen_ops([["put", "calls", "c1", call]], audience(masked))
         assert "flow" not in op[3] and "0899123456" not in str(op) if masked else "flow" not in op[3]
     assert call["flow"]  # the state keeps it
 
@@ -66,32 +66,33 @@ def test_no_screen_sees_the_flow_key_it_holds_the_callers_number() -> None:
 def test_a_kiosk_snapshot_and_patch_hold_no_whole_caller_number(tmp_path: Path) -> None:
     from tests.test_hub import make_app
 
-    wb: Wallboard = make_app(tmp_path, 8000).state.wallboard
+    wb = Running(make_app(tmp_path, 8000))
     wb.publish(wb.live.apply_agents([agent("1001"), agent("1002")], T0))
     ops = []
     for leg, ext in (("leg-1", "1001"), ("leg-2", "1002")):  # a ring group: two legs, one flow
         ops += wb.live.apply_event(event("ringing", leg, ext=ext, number="0899123456", at=T0 + 1000))
     assert wb.live.calls["leg-1"]["flow"] == wb.live.calls["leg-2"]["flow"]
     patch = Patch(1, compact(ops))
-    assert b"0899123456" not in orjson.dumps(wb.snapshot(True)) and b"0899123456" not in patch.json(True)
-    assert b'"flow"' not in orjson.dumps(wb.snapshot(False)) and b'"flow"' not in patch.json(False)
+    assert b"0899123456" not in orjson.dumps(wb.snapshot(True)) and b"0899123456" not in patch_json(patch, True)
+    assert b'"flow"' not in orjson.dumps(wb.snapshot(False)) and b'"flow"' not in patch_json(patch, False)
 
 
 def test_an_agent_that_follows_its_call_is_not_sent_apart_and_screens_agree() -> None:
     s = live()
     s.apply_agents([agent(str(1000 + i)) for i in range(2000)], T0)
-    copies = {m: ScreenCopy(orjson.loads(orjson.dumps(snapshot_message(s.seq, screen_state(s.snapshot(T0), m)))))
+    copies = {m: ScreenCopy(orjson.loads(orjson.dumps(
+        snapshot_message(s.seq, screen_state(s.snapshot(T0), audience(m))))))
               for m in (False, True)}
     sizes = []
     for state, at in (("ringing", T0 + 1000), ("answered", T0 + 4000), ("hangup", T0 + 9000)):
         patch = s.commit(s.apply_event(event(state, "c1", ext="1500", at=at)))
         assert patch is not None
-        wire = orjson.loads(patch.json(False))["ops"]
+        wire = orjson.loads(patch_json(patch, False))["ops"]
         assert not [op for op in wire if op[1] == "agents"], wire  # carried by the call op
-        sizes.append(len(patch.json(True)))
+        sizes.append(len(patch_json(patch, True)))
         for masked, copy in copies.items():
-            copy.patch(orjson.loads(patch.json(masked)))
-            assert copy.state() == comparable(screen_state(s.snapshot(at), masked))
+            copy.patch(orjson.loads(patch_json(patch, masked)))
+            assert copy.state() == comparable(screen_state(s.snapshot(at), audience(masked)))
     assert copies[False].agents["1500"]["state"] == "idle" and copies[True].agents["1500"]["since"] == T0 + 9000
     print(f"\nring, answer, hangup with 2,000 agents: {sizes} bytes")
     assert sizes[0] < 200, sizes  # a new call ringing an agent, with the waiting figures
@@ -124,17 +125,18 @@ def test_a_call_that_rings_and_ends_in_one_batch_leaves_the_agent_op_in() -> Non
     """The call never reached a screen, so its end cannot carry the agent."""
     s = live()
     s.apply_agents([agent("1001")], T0)
-    copy = ScreenCopy(orjson.loads(orjson.dumps(snapshot_message(s.seq, screen_state(s.snapshot(T0), False)))))
+    copy = ScreenCopy(orjson.loads(orjson.dumps(
+        snapshot_message(s.seq, screen_state(s.snapshot(T0), audience(False))))))
     s.commit([])
     ops = s.apply_event(event("ringing", "c0", ext="1001", at=T0 + 500))
-    copy.patch(orjson.loads(s.commit(ops).json(False)))  # type: ignore[union-attr]
+    copy.patch(orjson.loads(patch_json(s.commit(ops), False)))  # type: ignore[union-attr]
     # c1 rings the same agent and hangs up within one turn
     ops = s.apply_event(event("ringing", "c1", ext="1001", at=T0 + 1000))
     ops += s.apply_event(event("hangup", "c1", ext="1001", at=T0 + 2000))
     patch = s.commit(ops)
     assert patch is not None
-    copy.patch(orjson.loads(patch.json(False)))
-    assert copy.state() == comparable(screen_state(s.snapshot(T0 + 2000), False))
+    copy.patch(orjson.loads(patch_json(patch, False)))
+    assert copy.state() == comparable(screen_state(s.snapshot(T0 + 2000), audience(False)))
 
 
 async def test_a_snapshot_taken_mid_batch_shows_the_batch_and_its_seq(tmp_path: Path) -> None:
@@ -142,9 +144,9 @@ async def test_a_snapshot_taken_mid_batch_shows_the_batch_and_its_seq(tmp_path: 
     shows 1001 ringing w, and w ends. The screen must end where the server does."""
     from tests.test_hub import make_app
 
-    wb: Wallboard = make_app(tmp_path, 8000).state.wallboard
-    sent: list[Patch] = []
-    wb.hub.publish = sent.append  # type: ignore[method-assign]
+    wb = Running(make_app(tmp_path, 8000))
+    sent: list[Published] = []
+    wb.engine.bus.publish_nowait = sent.append  # type: ignore[method-assign]
     wb.publish(wb.live.apply_agents([agent("1001")], T0))
     wb.publish(wb.live.apply_event(event("answered", "x", ext="1001", at=T0 + 500)))
     wb.publish(wb.live.apply_event(event("ringing", "w", ext="1001", at=T0 + 600)))
@@ -158,7 +160,7 @@ async def test_a_snapshot_taken_mid_batch_shows_the_batch_and_its_seq(tmp_path: 
     wb.flush()
     for patch in sent:
         if patch.seq > copy.seq:
-            copy.patch(orjson.loads(patch.json(False)))
+            copy.patch(orjson.loads(patch.payloads[Audience.SUPERVISOR]))
     assert copy.seq == wb.live.seq
     copy.heard(wb.live.last_heard())  # the next ping
     assert copy.state() == comparable(wb.snapshot(False))

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jinja2
 import pytest
 from starlette.applications import Starlette
 
-from wallboard.app import create_app
-from wallboard.pages import make_templates
+from wallboard.app import create_app, parts_of
 from wallboard.paths import web_dir
 from wallboard.pbx.client import PbxClient
 from wallboard.settings import Settings, defaults
@@ -199,7 +199,7 @@ async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
         '<form method="post"><input type="hidden" name="csrf_token" value="{{ csrf_token }}">'
         "</form>")
     (fallback / "audit.html").write_text("{% for r in rows %}{{ r.action }}{% endfor %}")
-    application.state.templates = make_templates([web_dir("templates"), str(fallback)])
+    parts_of(application).templates.env.loader = jinja2.FileSystemLoader([web_dir("templates"), str(fallback)])
     async with application.router.lifespan_context(application):
         yield application
     await http.aclose()
@@ -220,7 +220,7 @@ async def test_role_matrix(app: Starlette, caplog: pytest.LogCaptureFixture) -> 
             await browser.http.aclose()
     assert actual == MATRIX
     # Nothing secret in any log line of the whole run.
-    settings: Settings = app.state.settings
+    settings: Settings = parts_of(app).settings
     secrets = [*settings.secrets(), "matrix-token", "account-api-key",
                *(password for password, _ in ACCOUNTS.values()),
                *(v for b in browsers.values() for v in b.http.cookies.values())]

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from wallboard import security
-from wallboard.auth import Principal
+from wallboard.principal import Principal
 from wallboard.security import (
     CONTENT_SECURITY_POLICY,
     CsrfError,

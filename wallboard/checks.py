@@ -14,8 +14,8 @@ import httpx
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
 from wallboard.pbx.times import PbxTime
+from wallboard.registration import callback_url, load_secret
 from wallboard.settings import Settings
-from wallboard.webhooks import callback_url, load_secret
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -49,7 +49,7 @@ class _Server(uvicorn.Server):
     reconnect (with jitter) to whatever takes this process's place."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        wallboard = getattr(getattr(self.config.app, "state", None), "wallboard", None)
+        wallboard = getattr(getattr(self.config.app, "state", None), "parts", None)
         if wallboard is not None:
             for server in self.servers:
                 server.close()  # no new screens while the old ones are told to go
@@ -192,7 +192,7 @@ def hooks_list(config_path: str | None) -> None:
 @config_option
 def hooks_register(config_path: str | None) -> None:
     """Make sure there is exactly one registration per configured event."""
-    from wallboard.webhooks import register
+    from wallboard.registration import register
 
     settings = _settings(config_path)
 
@@ -208,7 +208,7 @@ def hooks_register(config_path: str | None) -> None:
 @config_option
 def hooks_remove(config_path: str | None) -> None:
     """Remove our registrations from the PBX."""
-    from wallboard.webhooks import unregister
+    from wallboard.registration import unregister
 
     settings = _settings(config_path)
 
@@ -221,13 +221,13 @@ def hooks_remove(config_path: str | None) -> None:
 def _secret(settings: Settings) -> str:
     from pathlib import Path
 
-    from wallboard.webhooks import load_secret
+    from wallboard.registration import load_secret
 
     return load_secret(settings.webhook.secret, Path(settings.storage.path).parent)
 
 
 def _callback(settings: Settings) -> str:
-    from wallboard.webhooks import callback_url
+    from wallboard.registration import callback_url
 
     return callback_url(settings.server.public_url, _secret(settings))
 

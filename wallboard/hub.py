@@ -7,7 +7,7 @@ stalled screen costs the others nothing and its memory stays bounded.
 
 The fast path: a screen that is caught up (nothing queued, nothing being sent) and
 whose connection takes bytes gets the patch's prepared frame written straight to its
-socket (frames.py), without a task switch. Anything else (a screen behind, pushing
+socket (server.py), without a task switch. Anything else (a screen behind, pushing
 back, or on a server without a direct line) goes through its queue, in order.
 
 A screen that stops reading (a TV whose browser hung, a phone in a tunnel) is found by
@@ -27,8 +27,9 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from wallboard.frames import DirectLine
-from wallboard.patches import Patch
+from wallboard.audience import Audience
+from wallboard.bus import PatchBus, Published
+from wallboard.server import AsgiLine, Line, line_of, text_frame
 
 log = logging.getLogger("wallboard.hub")
 
@@ -45,10 +46,10 @@ CLOSE_GOING_AWAY = 1001
 class Screen:
     ws: WebSocket
     kind: str  # "supervisor", "viewer" or "kiosk"
-    masked: bool
+    audience: Audience
     session_id: str | None
     queue: asyncio.Queue[Any]
-    line: DirectLine | None = None
+    line: Line = field(default_factory=AsgiLine)  # a plain-path line, where none is given
     sent_seq: int = -1
     bytes_sent: int = 0
     busy: bool = False  # the send loop holds an item it has not finished writing
@@ -61,9 +62,9 @@ class Screen:
 
 
 class Hub:
-    def __init__(self, snapshot: Callable[[bool], tuple[int, str]], *, queue_size: int = 64,
+    def __init__(self, snapshot: Callable[[Audience], tuple[int, bytes]], *, queue_size: int = 64,
                  on_drop: Callable[[], None] | None = None) -> None:
-        """`snapshot(masked)` returns (seq, encoded snapshot message)."""
+        """`snapshot(audience)` returns (seq, encoded snapshot message)."""
         self._snapshot = snapshot
         self._queue_size = queue_size
         self._on_drop = on_drop or (lambda: None)
@@ -72,17 +73,26 @@ class Hub:
         self.bytes_sent = 0
         self.resyncs = 0
         self.drops = 0
-        self.direct = 0  # patches written straight to a socket (frames.py)
+        self.direct = 0  # patches written straight to a socket (server.py)
         self.clogs = 0  # times a screen was found not reading
         self._closing: set[asyncio.Future[None]] = set()
 
-    def publish(self, patch: Patch) -> None:
+    async def run(self, bus: PatchBus) -> None:
+        """Deliver the bus's patches to the screens until cancelled."""
+        async with bus.subscribe() as patches:
+            async for patch in patches:
+                self.publish(patch)
+
+    def publish(self, patch: Published) -> None:
+        frames: dict[Audience, bytes] = {}  # framed once per audience, on first use
         for screen in self.screens:
             line = screen.line
             if (line is not None and not screen.busy and not screen.clogged and not screen.queue.qsize()
                     and line.open()):
                 if patch.seq > screen.sent_seq:
-                    frame = patch.frame(screen.masked)
+                    frame = frames.get(screen.audience)
+                    if frame is None:
+                        frame = frames[screen.audience] = text_frame(patch.payloads[screen.audience])
                     line.write(frame)
                     screen.sent_seq = patch.seq
                     screen.bytes_sent += len(frame)
@@ -114,11 +124,10 @@ class Hub:
         last sweep: they are written nothing more (their queue overflows into one snapshot,
         sent once they read again). A slow screen that still reads is never marked.
 
-        "Took nothing": the kernel's count of bytes the peer acknowledged did not move;
-        where it has none, the unread bytes did not shrink."""
+        "Took nothing": the line's count of bytes taken did not move (on the direct line the
+        kernel's count of bytes the peer acknowledged, on the ASGI path the bytes its send
+        took); where there is none, the unread bytes did not shrink."""
         for screen in self.screens:
-            if screen.line is None:
-                continue
             unsent, taken = screen.line.unsent(), screen.line.taken()
             if taken is not None and screen.taken is not None:
                 idle = taken == screen.taken
@@ -147,9 +156,9 @@ class Hub:
         return out
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, ws: WebSocket, *, kind: str, masked: bool,
+    async def subscribe(self, ws: WebSocket, *, kind: str, audience: Audience,
                         session_id: str | None) -> AsyncIterator[Screen]:
-        screen = Screen(ws, kind, masked, session_id, asyncio.Queue(self._queue_size), DirectLine.find(ws.scope))
+        screen = Screen(ws, kind, audience, session_id, asyncio.Queue(self._queue_size), line_of(ws.scope))
         screen.flowing.set()
         self.resync(screen)  # the first frame is a snapshot
         self.screens.add(screen)
@@ -187,12 +196,13 @@ class Hub:
                 await screen.flowing.wait()
                 if item is RESYNC:
                     screen.resync_pending = False  # from here on, changes come as patches
-                    seq, text = self._snapshot(screen.masked)
+                    seq, body = self._snapshot(screen.audience)
+                    text = body.decode()
                     screen.sent_seq = seq
-                elif isinstance(item, Patch):
+                elif isinstance(item, Published):
                     if item.seq <= screen.sent_seq:
                         continue  # already inside the snapshot this screen got
-                    text = item.encoded(screen.masked)
+                    text = item.payloads[screen.audience].decode()
                     screen.sent_seq = item.seq
                     self.patches_sent += 1
                 else:

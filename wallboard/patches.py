@@ -31,18 +31,13 @@ its agent, for a record it does not have, has lost track and asks for a snapshot
 snapshot always shows exactly its seq (the pending batch is sent first), and only a call
 committed before the batch can carry its agent on its `del`.
 
-Encoded once per audience (numbers whole or masked), not once per screen.
+Encoded once per audience (`audience.py`, by the engine), not once per screen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import orjson
-
-from wallboard.frames import text_frame
-from wallboard.masking import screen_ops
 
 Op = list[Any]
 
@@ -180,23 +175,3 @@ class Patch:
     seq: int
     ops: list[Op]  # compacted: what changed
     wire: list[Op] | None = None  # the same for screens, agent ops folded (`fold_agents`)
-    _json: dict[bool, bytes] = field(default_factory=dict)
-    _frames: dict[bool, bytes] = field(default_factory=dict)
-
-    def json(self, masked: bool) -> bytes:
-        """The JSON for one audience; computed once, shared by every screen."""
-        body = self._json.get(masked)
-        if body is None:
-            ops = positional(screen_ops(self.ops if self.wire is None else self.wire, masked))
-            body = self._json[masked] = orjson.dumps({"type": "patch", "seq": self.seq, "ops": ops})
-        return body
-
-    def encoded(self, masked: bool) -> str:
-        return self.json(masked).decode()
-
-    def frame(self, masked: bool) -> bytes:
-        """The whole WebSocket frame for one audience, for `frames.DirectLine`."""
-        framed = self._frames.get(masked)
-        if framed is None:
-            framed = self._frames[masked] = text_frame(self.json(masked))
-        return framed

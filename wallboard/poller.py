@@ -37,6 +37,8 @@ CIRCUIT_OPEN_S = 30.0
 BACKOFF_CAP_S = 30.0
 CDR_READ_CAP = 20_000  # one incremental read never takes more than this many records
 PROBE = "agents"  # the source that keeps asking while the others' circuits are open
+# (source, seconds, error code or None): told of every read, for the metrics.
+PollObserver = Callable[[str, float, str | None], None]
 
 
 def now_ms() -> int:
@@ -82,7 +84,7 @@ class SourceHealth:
 class Poller:
     def __init__(self, settings: Settings, pbx: PbxClient, live: LiveState,
                  publish: Callable[[list[Op]], None],
-                 observe: Callable[[str, float, str | None], None] | None = None,
+                 observe: PollObserver | None = None,
                  seed: int | None = None) -> None:
         self.settings = settings
         self.pbx = pbx

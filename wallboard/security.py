@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wallboard.principal import Principal
 from wallboard.settings import Settings
-
-if TYPE_CHECKING:
-    from wallboard.auth import Principal
 
 # No 'unsafe-inline' anywhere: every script and style is a file we serve, and
 # server data reaches the page through data-* attributes or a JSON <script>.

@@ -36,15 +36,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from wallboard.patches import Op, Patch, compact, del_op, fold_agents, object_op, record_op, set_op
+from wallboard.pbx.events import PHASES, CallEvent
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
 from wallboard.pbx.times import PbxTime
 from wallboard.stats import DayStats, WaitingCallers
 
-PHASES = {"ringing": 1, "answered": 2, "hangup": 3, "cdr": 4}
 ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
 TOMBSTONE_MS = 2 * 3600 * 1000
 MONITOR_SLACK_MS = 5000
@@ -53,27 +52,6 @@ SOURCES = ("agents", "calls", "status", "cdr")
 ANSWERED_CHANNEL_STATES = {"CS_EXCHANGE_MEDIA", "CS_SOFT_EXECUTE", "ACTIVE", "ANSWERED"}
 # /v1/monitor/agent call_state -> agent state; anything else (empty) is idle.
 _POLL_STATES = {"RINGING": "ringing", "ONCALL": "oncall"}
-
-
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """A webhook, checked and typed (see `webhooks.parse_event`)."""
-
-    state: str
-    call_id: str
-    direction: str = ""
-    from_number: str = ""
-    to_number: str = ""
-    hotline: str = ""
-    at: int = 0  # when it happened, epoch ms (event time, else when we received it)
-    received: int = 0  # our clock when it arrived
-    duration: int | None = None
-    billsec: int | None = None
-    status: str = ""
-    extension: str = ""
-    time_started: int | None = None
-    time_answered: int | None = None
-    time_ended: int | None = None
 
 
 def flow_key(hotline: str, caller: str) -> str:

@@ -36,7 +36,7 @@ def _object(value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def _text(obj: dict[str, Any], key: str) -> str:
+def field_text(obj: dict[str, Any], key: str) -> str:
     value = obj.get(key)
     if value is None:
         return ""
@@ -52,13 +52,13 @@ def _text(obj: dict[str, Any], key: str) -> str:
 
 
 def _required(obj: dict[str, Any], key: str) -> str:
-    text = _text(obj, key)
+    text = field_text(obj, key)
     if not text:
         raise _bad(f"The PBX sent a record without {key}.")
     return text
 
 
-def _int(obj: dict[str, Any], key: str, default: int = 0) -> int:
+def field_int(obj: dict[str, Any], key: str, default: int = 0) -> int:
     value = obj.get(key)
     if value is None or value == "":
         return default
@@ -83,7 +83,7 @@ def _bool(obj: dict[str, Any], key: str) -> bool:
         return False
     if isinstance(value, bool):
         return value
-    text = _text(obj, key).lower()
+    text = field_text(obj, key).lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -91,8 +91,8 @@ def _bool(obj: dict[str, Any], key: str) -> bool:
     raise _bad(f"The PBX sent {key} that is not true or false.")
 
 
-def _direction(obj: dict[str, Any], key: str = "direction") -> str:
-    text = _text(obj, key)
+def field_direction(obj: dict[str, Any], key: str = "direction") -> str:
+    text = field_text(obj, key)
     return _CDR_DIRECTIONS.get(text, text.lower())
 
 
@@ -133,10 +133,10 @@ class Token:
     @classmethod
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "a token")
-        expired = _int(record, "expired")
+        expired = field_int(record, "expired")
         if expired <= 0:
             raise _bad("The PBX sent a token without its expiry.")
-        return cls(token=_required(record, "token"), expired=expired, user_id=_text(record, "user_id"))
+        return cls(token=_required(record, "token"), expired=expired, user_id=field_text(record, "user_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,12 +152,12 @@ class Account:
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "an account")
         return cls(
-            user_uuid=_text(record, "user_uuid"),
-            domain_uuid=_text(record, "domain_uuid"),
+            user_uuid=field_text(record, "user_uuid"),
+            domain_uuid=field_text(record, "domain_uuid"),
             username=_required(record, "username"),
-            api_key=_text(record, "api_key"),
+            api_key=field_text(record, "api_key"),
             user_enabled=_bool(record, "user_enabled"),
-            level=_text(record, "level").lower(),
+            level=field_text(record, "level").lower(),
         )
 
 
@@ -182,18 +182,18 @@ class AgentRecord:
         record = _object(obj, "an agent")
         return cls(
             ext=_required(record, "extension"),
-            name=_text(record, "agent_name"),
-            username=_text(record, "username"),
-            call_state=_text(record, "call_state").upper(),
-            call_id=_text(record, "call_id"),
-            call_time=_text(record, "call_time"),
-            destination=_text(record, "destination"),
-            direction=_direction(record),
-            user_agent=_text(record, "user_agent"),
-            network_ip=_text(record, "network_ip"),
-            domain_name=_text(record, "domain_name"),
-            extension_id=_text(record, "extension_id"),
-            user_id=_text(record, "user_id"),
+            name=field_text(record, "agent_name"),
+            username=field_text(record, "username"),
+            call_state=field_text(record, "call_state").upper(),
+            call_id=field_text(record, "call_id"),
+            call_time=field_text(record, "call_time"),
+            destination=field_text(record, "destination"),
+            direction=field_direction(record),
+            user_agent=field_text(record, "user_agent"),
+            network_ip=field_text(record, "network_ip"),
+            domain_name=field_text(record, "domain_name"),
+            extension_id=field_text(record, "extension_id"),
+            user_id=field_text(record, "user_id"),
         )
 
 
@@ -213,13 +213,13 @@ class CallRecord:
         record = _object(obj, "a call")
         return cls(
             call_id=_required(record, "call_id"),
-            context=_text(record, "context"),
-            created_time=_text(record, "created_time"),
-            destination=_text(record, "destination"),
-            direction=_direction(record),
-            ip=_text(record, "ip"),
-            source=_text(record, "source"),
-            state=_text(record, "state").upper(),
+            context=field_text(record, "context"),
+            created_time=field_text(record, "created_time"),
+            destination=field_text(record, "destination"),
+            direction=field_direction(record),
+            ip=field_text(record, "ip"),
+            source=field_text(record, "source"),
+            state=field_text(record, "state").upper(),
         )
 
 
@@ -232,12 +232,12 @@ class StatusReport:
     def from_json(cls, obj: object, on_skip: OnSkip | None = None) -> Self:
         def row(item: object) -> tuple[str, int]:
             record = _object(item, "a status count")
-            return _required(record, "status").upper(), _int(record, "count")
+            return _required(record, "status").upper(), field_int(record, "count")
 
         counts: dict[str, int] = {}
         for status, count in _rows(obj, "a call status report", row, on_skip):
             counts[status] = counts.get(status, 0) + count
-        total = _int(_object(obj, "a call status report"), "total", default=sum(counts.values()))
+        total = field_int(_object(obj, "a call status report"), "total", default=sum(counts.values()))
         return cls(counts=counts, total=total)
 
 
@@ -249,7 +249,7 @@ class CallIdRecord:
     @classmethod
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "a call id")
-        return cls(call_id=_required(record, "call_id"), sip_call_id=_text(record, "sip_call_id"))
+        return cls(call_id=_required(record, "call_id"), sip_call_id=field_text(record, "sip_call_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,12 +266,12 @@ class EventHook:
         record = _object(obj, "an event hook")
         return cls(
             event_domain_uuid=_required(record, "event_domain_uuid"),
-            domain_uuid=_text(record, "domain_uuid"),
-            domain_name=_text(record, "domain_name"),
+            domain_uuid=field_text(record, "domain_uuid"),
+            domain_name=field_text(record, "domain_name"),
             # GET says event_name where POST takes event; take either.
-            event_name=(_text(record, "event_name") or _text(record, "event")).lower(),
-            callback_url=_text(record, "callback_url"),
-            callback_apikey=_text(record, "callback_apikey"),
+            event_name=(field_text(record, "event_name") or field_text(record, "event")).lower(),
+            callback_url=field_text(record, "callback_url"),
+            callback_apikey=field_text(record, "callback_apikey"),
         )
 
 
@@ -297,19 +297,19 @@ class Cdr:
         record = _object(obj, "a CDR")
         return cls(
             id=_required(record, "id"),
-            sip_call_id=_text(record, "sip_call_id"),
-            cause=_text(record, "cause"),
-            duration=_int(record, "duration"),
-            direction=_direction(record),
-            recording_url=_text(record, "recording_url"),
-            extension=_text(record, "extension"),
-            from_number=_text(record, "from_number"),
-            to_number=_text(record, "to_number"),
-            receive_dest=_text(record, "receive_dest"),
-            time_started=_text(record, "time_started"),
-            time_answered=_text(record, "time_answered"),
-            time_ended=_text(record, "time_ended"),
-            status=_text(record, "status").upper(),
+            sip_call_id=field_text(record, "sip_call_id"),
+            cause=field_text(record, "cause"),
+            duration=field_int(record, "duration"),
+            direction=field_direction(record),
+            recording_url=field_text(record, "recording_url"),
+            extension=field_text(record, "extension"),
+            from_number=field_text(record, "from_number"),
+            to_number=field_text(record, "to_number"),
+            receive_dest=field_text(record, "receive_dest"),
+            time_started=field_text(record, "time_started"),
+            time_answered=field_text(record, "time_answered"),
+            time_ended=field_text(record, "time_ended"),
+            status=field_text(record, "status").upper(),
         )
 
 
@@ -335,7 +335,7 @@ class ActionResult:
     @classmethod
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "an action result")
-        return cls(call_id=_text(record, "call_id"), ext=_text(record, "ext"))
+        return cls(call_id=field_text(record, "call_id"), ext=field_text(record, "ext"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,9 +348,9 @@ class Click2CallResult:
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "a click-to-call result")
         return cls(
-            call_id=_text(record, "call_id") or None,
-            status=_text(record, "status").lower(),
-            message=_text(record, "message"),
+            call_id=field_text(record, "call_id") or None,
+            status=field_text(record, "status").lower(),
+            message=field_text(record, "message"),
         )
 
 
@@ -367,11 +367,11 @@ class TenantUser:
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "a tenant user")
         return cls(
-            user_id=_text(record, "user_id"),
-            username=_text(record, "username"),
-            password=_text(record, "password"),
-            api_key=_text(record, "api_key"),
-            group=_text(record, "group"),
+            user_id=field_text(record, "user_id"),
+            username=field_text(record, "username"),
+            password=field_text(record, "password"),
+            api_key=field_text(record, "api_key"),
+            group=field_text(record, "group"),
             enabled=_bool(record, "enabled"),
         )
 
@@ -392,11 +392,11 @@ class Tenant:
         user = record.get("user")
         return cls(
             domain=_required(record, "domain"),
-            tenant_url=_text(record, "tenant_url"),
-            outbound_proxy=_text(record, "outbound_proxy"),
-            port=_text(record, "port"),
-            transports=_text(record, "transports"),
-            wss=_text(record, "wss"),
+            tenant_url=field_text(record, "tenant_url"),
+            outbound_proxy=field_text(record, "outbound_proxy"),
+            port=field_text(record, "port"),
+            transports=field_text(record, "transports"),
+            wss=field_text(record, "wss"),
             user=TenantUser.from_json(user) if user is not None else None,
         )
 
@@ -410,7 +410,7 @@ class Extension:
     @classmethod
     def from_json(cls, obj: object) -> Self:
         record = _object(obj, "an extension")
-        return cls(ext=_required(record, "ext"), pwd=_text(record, "pwd"), enabled=_bool(record, "enabled"))
+        return cls(ext=_required(record, "ext"), pwd=field_text(record, "pwd"), enabled=_bool(record, "enabled"))
 
 
 def parse_token(body: object) -> Token:
@@ -450,15 +450,15 @@ def parse_cdr_page(body: object, on_skip: OnSkip | None = None) -> CdrPage:
     obj = _object(body, "a CDR page")
     return CdrPage(
         records=records,
-        total=_int(obj, "total"),
-        page=_int(obj, "page", default=1),
-        limit=_int(obj, "limit", default=len(records)),
+        total=field_int(obj, "total"),
+        page=field_int(obj, "page", default=1),
+        limit=field_int(obj, "limit", default=len(records)),
     )
 
 
 def parse_cdr_scroll(body: object, on_skip: OnSkip | None = None) -> CdrScroll:
     records = _rows(body, "a CDR batch", Cdr.from_json, on_skip)
-    return CdrScroll(records=records, scroll_id=_text(_object(body, "a CDR batch"), "scroll_id") or None)
+    return CdrScroll(records=records, scroll_id=field_text(_object(body, "a CDR batch"), "scroll_id") or None)
 
 
 def parse_action(body: object) -> ActionResult:

@@ -1,7 +1,7 @@
 """The board's pages: GET / (tab, or ?kiosk=1 for the TV layout) and GET /kiosk?token=.
 
-`render()` gives every page (the board, and the auth routes' login and audit
-pages) the same base context: language, catalogue, principal, CSRF token.
+`render()` gives every page (the board, the login and audit pages) the same base
+context: language, catalogue, principal, CSRF token.
 Server data reaches the browser only as `boot`, a JSON script tag, because the
 Content-Security-Policy forbids inline scripts.
 """
@@ -17,14 +17,15 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from wallboard.auth import Principal, principal_of
 from wallboard.hub import PING_EVERY_S
 from wallboard.i18n import COOKIE, LANGS, LOCALES, catalogue, pick_language
+from wallboard.principal import Principal
 from wallboard.settings import Settings
+from wallboard.web.context import parts, principal_of
+from wallboard.web.guards import login_redirect
 
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 KIOSK_FLAGS = frozenset({"1", "true", "yes"})
@@ -63,7 +64,7 @@ def _lang_links(request: Request) -> dict[str, str]:
 
 
 def base_context(request: Request) -> dict[str, Any]:
-    settings: Settings = request.app.state.settings
+    settings = parts(request).settings
     lang = pick_language(request, settings.display.language)
     principal = principal_of(request)
     return {
@@ -86,19 +87,13 @@ def render(request: Request, template_name: str, context: dict[str, Any],
     """A page with the base context; `context` adds to it and wins on conflicts."""
     full = base_context(request)
     full.update(context)
-    templates: Jinja2Templates = request.app.state.templates
-    response = templates.TemplateResponse(request, template_name, full, status_code=status_code)
+    response = parts(request).templates.TemplateResponse(request, template_name, full, status_code=status_code)
     chosen = request.query_params.get("lang")
     if chosen in LANGS:
         # Remember an explicit choice, so the next page and the action API
         # answer in the same language.
         response.set_cookie(COOKIE, chosen, max_age=LANG_COOKIE_MAX_AGE, samesite="lax", path="/")
     return response
-
-
-def _login_redirect(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
 def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
@@ -135,10 +130,10 @@ def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
 
 
 def _board(request: Request, layout: str, token: str | None) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = parts(request).settings
     principal = principal_of(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     lang = pick_language(request, settings.display.language)
     suffix = f"?token={quote(token, safe='')}" if token and principal.role == "kiosk" else ""
     ws_path = "/ws" + suffix
@@ -155,13 +150,3 @@ async def board(request: Request) -> Response:
 
 async def kiosk(request: Request) -> Response:
     return _board(request, "kiosk", request.query_params.get("token"))
-
-
-def routes() -> list[BaseRoute]:
-    return [
-        Route("/", board, methods=["GET"]),
-        Route("/kiosk", kiosk, methods=["GET"]),
-    ]
-
-
-__all__ = ["base_context", "make_templates", "render", "routes"]

@@ -1,0 +1,99 @@
+"""The patch bus: between the engine's commit and the screens.
+
+The engine publishes each committed patch once, as plain bytes per audience (the JSON of
+the patch message, not framed: framing belongs to the socket side, `hub.py`). Screens'
+hubs subscribe from a seq and get every later patch in order. The shape is
+encode/broadcaster's: `subscribe()` is an async context manager that hands out an
+iterator and cleans up in `finally`.
+
+`LocalBus` is the one-process implementation, the default. It keeps the last
+`history` patches, so that a screen coming back with `?epoch=E&seq=N` resumes with
+the patches after N instead of a whole snapshot while they are still held. A Redis
+Streams implementation of the same interface serves several processes.
+
+A bus is per scope (one tenant): every name it uses carries the scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from wallboard.audience import Audience
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One committed patch: its epoch and seq and its encoded message per audience."""
+
+    epoch: str
+    seq: int
+    payloads: Mapping[Audience, bytes]
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[Published]: ...
+
+
+class PatchBus(Protocol):
+    epoch: str
+
+    async def publish(self, item: Published) -> None:
+        """Hand a patch to every subscriber; in order, never waits for a screen."""
+
+    def subscribe(self, from_seq: int | None = None) -> contextlib.AbstractAsyncContextManager[
+            AsyncIterator[Published]]:
+        """Every patch after `from_seq` still held, then every new one (None: new ones only)."""
+
+    def since(self, epoch: str, seq: int) -> list[Published] | None:
+        """The held patches after `seq` of `epoch`, in order; None when they are not all held
+        (another epoch, or older than the history): the caller sends a snapshot instead."""
+
+
+class LocalBus:
+    """The in-process bus: subscribers' queues and a bounded history."""
+
+    def __init__(self, epoch: str, *, history: int = 1024) -> None:
+        self.epoch = epoch
+        self._history: deque[Published] = deque(maxlen=history)
+        self._queues: set[asyncio.Queue[Published]] = set()
+
+    async def publish(self, item: Published) -> None:
+        self.publish_nowait(item)
+
+    def publish_nowait(self, item: Published) -> None:
+        self._history.append(item)
+        for queue in self._queues:
+            queue.put_nowait(item)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, from_seq: int | None = None) -> AsyncIterator[AsyncIterator[Published]]:
+        queue: asyncio.Queue[Published] = asyncio.Queue()
+        if from_seq is not None:
+            for item in self._history:
+                if item.seq > from_seq:
+                    queue.put_nowait(item)
+        self._queues.add(queue)
+
+        async def items() -> AsyncIterator[Published]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield items()
+        finally:
+            self._queues.discard(queue)
+
+    def since(self, epoch: str, seq: int) -> list[Published] | None:
+        if epoch != self.epoch:
+            return None
+        held = self._history
+        if not held:
+            return [] if seq >= 0 else None
+        if seq < held[0].seq - 1 or seq > held[-1].seq:
+            return None
+        return [item for item in held if item.seq > seq]

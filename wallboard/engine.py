@@ -1,0 +1,207 @@
+"""The engine: the one owner of the live state.
+
+It reads the PBX (the poller), takes the webhooks' events (`submit`), keeps the clock
+ticking, and commits each turn's changes as one patch on the bus. Everything else (the
+web layer, the hub) reaches the state only through this narrow interface:
+
+    submit(event)            a parsed webhook event
+    set_monitor(call, info)  a supervisor joined (or left) a call
+    call(call_id)            one live call, or None
+    health()                 is the board current, and why not
+    snapshot(audience)       the state as that audience sees it (dict, or encoded bytes)
+    heartbeat()              the ping screens get between patches
+
+Only the event loop writes the state. What changes in one turn of the loop goes out as
+one patch at its end, encoded once per audience.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from wallboard.audience import SUPERVISOR_KEYS, Audience, screen_ops, screen_state
+from wallboard.bus import LocalBus, Published
+from wallboard.patches import Op, Patch, positional, snapshot_message
+from wallboard.pbx.client import PbxClient
+from wallboard.pbx.errors import PbxError
+from wallboard.pbx.events import CallEvent
+from wallboard.pbx.times import PbxTime
+from wallboard.poller import Poller, PollObserver, now_ms
+from wallboard.registration import callback_url, load_secret, register
+from wallboard.settings import Settings
+from wallboard.state import LiveState
+
+log = logging.getLogger("wallboard.engine")
+
+TICK_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What /readyz says: ready once the first agents poll succeeded and the PBX answers."""
+
+    ready: bool
+    reason: str
+    webhooks: dict[str, str] | None
+
+
+class Engine:
+    def __init__(self, settings: Settings, pbx: PbxClient, *, bus: LocalBus | None = None,
+                 observe_poll: PollObserver | None = None) -> None:
+        self.settings = settings
+        self.pbx = pbx
+        self.time = PbxTime(settings.pbx.timezone)
+        self.live = LiveState(self.time, sla_seconds=settings.display.sla_seconds, now_ms=now_ms())
+        self.bus = bus or LocalBus(self.live.epoch)
+        self.poller = Poller(settings, pbx, self.live, self.publish, observe_poll)
+        self.webhook_secret = load_secret(settings.webhook.secret, Path(settings.storage.path).parent)
+        self.callback_url = callback_url(settings.server.public_url, self.webhook_secret)
+        self.hooks_registered: dict[str, str] | None = None
+        self._snapshots: dict[tuple[int, Audience, int], bytes] = {}
+        self._pending: list[Op] = []
+        self._flush_soon: asyncio.Handle | None = None
+        self._registering: asyncio.Task[None] | None = None
+
+    # -- the narrow interface ---------------------------------------------------
+
+    @property
+    def seq(self) -> int:
+        return self.live.seq
+
+    @property
+    def epoch(self) -> str:
+        return self.live.epoch
+
+    def submit(self, event: CallEvent) -> None:
+        self.publish(self.live.apply_event(event))
+
+    def set_monitor(self, call_id: str, info: dict[str, Any] | None) -> None:
+        self.publish(self.live.set_monitor(call_id, info, now_ms()))
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        return self.live.calls.get(call_id)
+
+    def count_webhook(self, result: str) -> None:
+        if result in ("rejected", "failed"):
+            self.live.sources["webhooks"]["rejected"] += 1
+
+    def health(self) -> Health:
+        failing = {s: v["error"] or "no answer yet" for s, v in self.live.sources.items()
+                   if s in ("agents", "calls") and not v["ok"]}
+        if not self.poller.first_success.is_set() or failing:
+            reason = "; ".join(f"{s}: {e}" for s, e in failing.items()) or "first poll pending"
+            return Health(False, reason, self.hooks_registered)
+        return Health(True, "", self.hooks_registered)
+
+    def snapshot(self, audience: Audience) -> dict[str, Any]:
+        """The state as `audience` sees it, exactly at the current seq."""
+        self.flush()
+        return screen_state(self.live.snapshot(now_ms()), audience)
+
+    def snapshot_bytes(self, audience: Audience) -> tuple[int, bytes]:
+        """The snapshot message, encoded once per seq, audience and second however many
+        screens ask."""
+        self.flush()
+        key = (self.live.seq, audience, now_ms() // 1000)
+        body = self._snapshots.get(key)
+        if body is None:
+            self._snapshots.clear()
+            body = self._snapshots[key] = orjson.dumps(snapshot_message(self.live.seq, self.snapshot(audience)))
+        return self.live.seq, body
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {"type": "ping", "now": now_ms(), "seq": self.live.seq, "at": self.live.last_heard()}
+
+    # -- the one place that turns a change into a patch ------------------------
+
+    def publish(self, ops: list[Op]) -> None:
+        """Queue a change for the screens; everything published in this turn of the
+        event loop goes out as one patch at its end.
+
+        Under load a turn holds many webhooks, so the batch grows with the rate and the
+        cost per screen stays one frame per turn; a lone change waits for nothing. A
+        snapshot sends the batch first, so it shows exactly its seq: a patch may leave
+        out what a screen can tell from the state before it (patches.py).
+        """
+        if not ops:
+            return
+        self._pending += ops
+        if self._flush_soon is not None:
+            return
+        try:
+            self._flush_soon = asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop (a script or a unit test): at once
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the batch: at the end of the turn, or before a snapshot is taken."""
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        if not self._pending:
+            return
+        patch = self.live.commit(self._pending)
+        self._pending = []
+        if patch is not None:
+            self.bus.publish_nowait(encode(self.live.epoch, patch))
+
+    # -- running ----------------------------------------------------------------
+
+    def start(self, scheduler: AsyncIOScheduler) -> None:
+        self.poller.schedule(scheduler)
+        scheduler.add_job(self.tick, "interval", seconds=TICK_EVERY_S, id="tick", max_instances=1,
+                          coalesce=True)
+        if self.settings.webhook.register:
+            self._registering = asyncio.get_running_loop().create_task(self._register_until_done())
+
+    async def stop(self) -> None:
+        """End the registration and the reads in flight (they use the HTTP client the caller
+        closes next). The scheduler's jobs are paused by the caller before this."""
+        if self._registering is not None and not self._registering.done():
+            self._registering.cancel()
+            try:
+                await self._registering
+            except asyncio.CancelledError:
+                pass
+        await self.poller.stop()
+
+    async def tick(self) -> None:
+        now = now_ms()
+        self.publish(self.live.tick(now) + self.live.expire_sources(self.poller.max_ages(), now))
+
+    async def register_hooks(self) -> bool:
+        try:
+            self.hooks_registered = await register(self.pbx, self.callback_url, self.webhook_secret,
+                                                   self.settings.webhook.events)
+        except PbxError as e:
+            log.warning("webhook registration failed, will retry: %s", e)
+            return False
+        log.info("webhooks registered: %s", ", ".join(f"{k} {v}" for k, v in self.hooks_registered.items()))
+        return True
+
+    async def _register_until_done(self) -> None:
+        delay = 2.0
+        while not await self.register_hooks():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+
+
+def encode(epoch: str, patch: Patch) -> Published:
+    """A committed patch as each audience receives it: `{"type": "patch", "seq", "ops"}`."""
+    ops = patch.ops if patch.wire is None else patch.wire
+
+    def body(audience: Audience) -> bytes:
+        return orjson.dumps({"type": "patch", "seq": patch.seq, "ops": positional(screen_ops(ops, audience))})
+
+    whole = body(Audience.WHOLE)
+    # Most patches say nothing of monitors: supervisors then get the same bytes.
+    private = any(op[0] in ("set", "merge") and op[1] in SUPERVISOR_KEYS for op in ops)
+    return Published(epoch, patch.seq, {Audience.SUPERVISOR: body(Audience.SUPERVISOR) if private else whole,
+                                        Audience.WHOLE: whole, Audience.MASKED: body(Audience.MASKED)})

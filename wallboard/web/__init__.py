@@ -1,0 +1,32 @@
+"""The web layer: every route of the wallboard, as plain functions that reach the running
+parts only through `context.parts(request)`."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from wallboard.paths import web_dir
+from wallboard.web import actions, api, audit_views, hooks, login, pages, ws
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", pages.board, methods=["GET"]),
+        Route("/kiosk", pages.kiosk, methods=["GET"]),
+        Route("/login", login.login_form, methods=["GET"]),
+        Route("/login", login.login_submit, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Route("/api/me/ext", login.set_my_ext, methods=["POST"]),
+        Route("/api/calls/{call_id}/{action}", actions.call_action, methods=["POST"]),
+        Route("/api/click2call", actions.click2call, methods=["POST"]),
+        Route("/api/audit", audit_views.audit_api, methods=["GET"]),
+        Route("/audit", audit_views.audit_page, methods=["GET"]),
+        Route("/api/state", api.api_state, methods=["GET"]),
+        WebSocketRoute("/ws", ws.ws_endpoint),
+        Route("/hooks/pbx/{secret}", hooks.receive, methods=["POST"]),
+        Route("/healthz", api.healthz),
+        Route("/readyz", api.readyz),
+        Route("/metrics", api.metrics),
+        Mount("/static", StaticFiles(directory=web_dir("static")), name="static"),
+    ]

@@ -1,0 +1,81 @@
+"""What every route checks the same way: who may enter, the language of the answer, the
+shape of a refusal, and the small inputs (extensions, next paths, client address)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+
+from wallboard.i18n import catalogue, pick_language, t
+from wallboard.principal import Principal
+from wallboard.web.context import parts, principal_of
+
+EXT_PATTERN = re.compile(r"^[0-9]{1,16}$")
+
+
+def language(conn: HTTPConnection) -> str:
+    return pick_language(conn, parts(conn).settings.display.language)
+
+
+def error_message(lang: str, code: str, ext: str | None = None) -> str:
+    """The catalogue's words for an error code; codes it does not know get error.UNKNOWN."""
+    key = f"error.{code}"
+    if key not in catalogue(lang) and key not in catalogue("en"):
+        key = "error.UNKNOWN"
+    return t(lang, key, ext=ext or "", code=code)
+
+
+def error_response(status: int, code: str, lang: str, ext: str | None = None) -> JSONResponse:
+    """The JSON answer of a refused API request: {"ok": false, "error", "message"}."""
+    return JSONResponse(
+        {"ok": False, "error": code, "message": error_message(lang, code, ext)}, status_code=status
+    )
+
+
+def login_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def supervisor(request: Request, *, page: bool = False) -> Principal | Response:
+    """The supervisor asking, or the refusal to send: for an API 401/403 as JSON, for a
+    page the login form or a plain 403."""
+    principal = principal_of(request)
+    if principal is not None and principal.is_supervisor:
+        return principal
+    lang = language(request)
+    if principal is None:
+        return login_redirect(request) if page else error_response(401, "UNAUTHORIZED", lang)
+    if page:
+        return PlainTextResponse(error_message(lang, "FORBIDDEN"), status_code=403)
+    return error_response(403, "FORBIDDEN", lang)
+
+
+def valid_ext(value: object) -> str | None:
+    """The extension as text when it looks like one, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and EXT_PATTERN.match(value.strip()):
+        return value.strip()
+    return None
+
+
+def safe_next(value: object) -> str:
+    """A local path to go to after login; anything else (another site) becomes "/"."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    if any(ord(ch) < 0x20 or ch == "\\" for ch in value):
+        return "/"
+    return value
+
+
+def client_ip(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else ""
+
+
+def loggable(text: str) -> str:
+    """A form value (a username) as one short printable line for the log."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:64]
