@@ -27,7 +27,7 @@ from wallboard.hub import RESYNC
 from wallboard.patches import WIRE_FIELDS
 from wallboard.poller import now_ms
 from wallboard.settings import defaults
-from wallboard.state import SOURCES
+from wallboard.health import SOURCES
 
 AGENTS = 2000
 STALLED = 200

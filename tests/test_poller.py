@@ -14,7 +14,8 @@ from wallboard.app import stop_jobs
 from wallboard.patches import Op
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
-from wallboard.poller import CIRCUIT_AFTER, CIRCUIT_OPEN_S, Poller, SourceHealth
+from wallboard.health import CIRCUIT_AFTER, CIRCUIT_OPEN_S, SourceHealth
+from wallboard.poller import Poller
 from wallboard.settings import defaults
 
 Answer = Callable[[], Awaitable[Any]]
@@ -86,8 +87,10 @@ def test_backoff_grows_with_full_jitter_and_the_circuit_opens() -> None:
         health.failed("boom", rng)
         assert health.circuit_open
         assert before + CIRCUIT_OPEN_S / 2 <= health.next_try <= time.monotonic() + CIRCUIT_OPEN_S
-    health.succeeded()
-    assert (health.failures, health.next_try, health.last_error) == (0, 0.0, None)
+    assert health.succeeded(1000)  # news: the screens are told
+    assert (health.failures, health.next_try, health.error, health.ok) == (0, 0.0, None, True)
+    assert not health.succeeded(2000)  # ok again: nothing to tell, only the time moves
+    assert health.view() == {"ok": True, "at": 2000, "error": None}
 
 
 def test_jitter_spreads_the_retries() -> None:
@@ -130,7 +133,7 @@ async def test_the_probe_recovering_closes_every_circuit() -> None:
     poller, pbx, _ = make()
     pbx.agents = pbx.call_list = pbx.status = failing()
     for _ in range(CIRCUIT_AFTER):
-        for h in poller.health.values():
+        for h in poller.health.sources.values():
             h.next_try = 0.0
         await poller.run_all_once()
     assert poller.health["calls"].circuit_open and poller.health["status"].circuit_open
@@ -141,7 +144,7 @@ async def test_the_probe_recovering_closes_every_circuit() -> None:
     poller.health["agents"].next_try = 0.0
     await poller.poll_agents()
     assert poller.live.sources["agents"]["ok"] is True
-    assert all(h.next_try == 0.0 for h in poller.health.values())
+    assert all(h.next_try == 0.0 for h in poller.health.sources.values())
     await poller.poll_calls()
     assert poller.live.sources["calls"]["ok"] is True
     assert not poller.health["calls"].circuit_open
@@ -254,7 +257,7 @@ async def test_stopping_never_logs_a_job_as_failed(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.INFO, logger="apscheduler"):
         for n in range(40):
             poller, pbx, _ = make(interval=1.0)
-            for health in poller.health.values():
+            for health in poller.health.sources.values():
                 health.interval = 0.001  # below what the settings allow: a job in every turn
 
             async def read() -> Any:

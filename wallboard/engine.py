@@ -7,7 +7,7 @@ web layer, the hub) reaches the state only through this narrow interface:
     submit(event)            a parsed webhook event
     set_monitor(call, info)  a supervisor joined (or left) a call
     call(call_id)            one live call, or None
-    health()                 is the board current, and why not
+    health()                 is the board ready, and why not (health.py: each source's)
     snapshot(audience)       the state as that audience sees it (dict, or encoded bytes)
     heartbeat()              the ping screens get between patches
 
@@ -44,7 +44,7 @@ TICK_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
-class Health:
+class Readiness:
     """What /readyz says: ready once the first agents poll succeeded and the PBX answers."""
 
     ready: bool
@@ -90,15 +90,15 @@ class Engine:
 
     def count_webhook(self, result: str) -> None:
         if result in ("rejected", "failed"):
-            self.live.sources["webhooks"]["rejected"] += 1
+            self.live.health.webhooks["rejected"] += 1
 
-    def health(self) -> Health:
-        failing = {s: v["error"] or "no answer yet" for s, v in self.live.sources.items()
-                   if s in ("agents", "calls") and not v["ok"]}
+    def health(self) -> Readiness:
+        failing = {s: self.live.health[s].error or "no answer yet" for s in ("agents", "calls")
+                   if not self.live.health[s].ok}
         if not self.poller.first_success.is_set() or failing:
             reason = "; ".join(f"{s}: {e}" for s, e in failing.items()) or "first poll pending"
-            return Health(False, reason, self.hooks_registered)
-        return Health(True, "", self.hooks_registered)
+            return Readiness(False, reason, self.hooks_registered)
+        return Readiness(True, "", self.hooks_registered)
 
     def snapshot(self, audience: Audience) -> dict[str, Any]:
         """The state as `audience` sees it, exactly at the current seq."""

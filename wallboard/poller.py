@@ -18,12 +18,12 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from wallboard.health import PROBE, SOURCES
 from wallboard.patches import Op
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
@@ -32,53 +32,13 @@ from wallboard.state import LiveState
 
 log = logging.getLogger("wallboard.poller")
 
-CIRCUIT_AFTER = 5
-CIRCUIT_OPEN_S = 30.0
-BACKOFF_CAP_S = 30.0
 CDR_READ_CAP = 20_000  # one incremental read never takes more than this many records
-PROBE = "agents"  # the source that keeps asking while the others' circuits are open
 # (source, seconds, error code or None): told of every read, for the metrics.
 PollObserver = Callable[[str, float, str | None], None]
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass
-class SourceHealth:
-    interval: float
-    probe: bool = False
-    failures: int = 0
-    next_try: float = 0.0  # monotonic seconds; before it the job skips its turn
-    last_error: str | None = None
-    runs: int = 0
-    latencies: list[float] = field(default_factory=list)
-
-    def failed(self, error: str, rng: random.Random) -> None:
-        self.failures += 1
-        self.last_error = error
-        if self.probe:
-            delay, least = self.interval, 0.0
-        elif self.failures >= CIRCUIT_AFTER:
-            delay, least = CIRCUIT_OPEN_S, CIRCUIT_OPEN_S / 2  # an open circuit really holds off
-        else:
-            delay, least = min(BACKOFF_CAP_S, self.interval * 2 ** (self.failures - 1)), 0.0
-        # jitter: a fleet of wallboards does not retry in step
-        self.next_try = time.monotonic() + rng.uniform(least, delay)
-
-    def succeeded(self) -> None:
-        self.failures = 0
-        self.last_error = None
-        self.next_try = 0.0
-
-    def close_circuit(self) -> None:
-        """The PBX answered another source again: try this one at its next turn."""
-        self.next_try = 0.0
-
-    @property
-    def circuit_open(self) -> bool:
-        return self.failures >= CIRCUIT_AFTER and not self.probe
 
 
 class Poller:
@@ -92,12 +52,10 @@ class Poller:
         self.publish = publish
         self.observe = observe or (lambda source, seconds, error: None)
         self.rng = random.Random(seed)
-        p = settings.poll
-        self.health = {
-            "agents": SourceHealth(p.agents_interval), "calls": SourceHealth(p.calls_interval),
-            "status": SourceHealth(p.status_interval), "cdr": SourceHealth(p.cdr_interval),
-        }
-        self.health[PROBE].probe = True
+        self.health = live.health  # shared with the state: one place for a source's health
+        for source in SOURCES:
+            self.health[source].interval = getattr(settings.poll, f"{source}_interval")
+            self.health[source].probe = source == PROBE
         self.first_success = asyncio.Event()
         self._cdr_started = False
         self._scheduler: AsyncIOScheduler | None = None
@@ -146,7 +104,7 @@ class Poller:
             await asyncio.wait(self._reading, timeout=5)
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
-        if event.job_id in self.health:
+        if event.job_id in self.health.sources:
             log.warning("poll %s skipped: the previous read is still running", event.job_id)
 
     async def run_all_once(self) -> None:
@@ -173,25 +131,25 @@ class Poller:
         except (PbxError, TimeoutError) as e:
             error = str(e) if isinstance(e, PbxError) else f"no answer within {limit:g} s"
             code = e.code if isinstance(e, PbxError) else "TIMEOUT"
-            if health.failures == 0 or health.last_error != error:
+            if health.failures == 0 or health.error != error:
                 log.warning("poll %s failed: %s", source, error)
-            health.failed(error, self.rng)
             self.observe(source, time.perf_counter() - t0, code)
-            self.publish(self.live.apply_failure(source, error, now_ms()))
+            if health.failed(error, self.rng):
+                self.publish(self.live.sources_op())
             return
         self.observe(source, time.perf_counter() - t0, None)
-        if health.failures:
-            log.info("poll %s recovered after %d failures", source, health.failures)
+        failures = health.failures
+        self.publish(merge(answer, started))  # marks the source ok (LiveState._mark)
+        if failures:
+            log.info("poll %s recovered after %d failures", source, failures)
             if health.probe:
                 self._close_circuits()
-        health.succeeded()
-        self.publish(merge(answer, started))
         if source == "agents":
             self.first_success.set()
 
     def _close_circuits(self) -> None:
         """The PBX is back: every failing source reads now instead of at its turn."""
-        for name, other in self.health.items():
+        for name, other in self.health.sources.items():
             if other.failures and not other.probe:
                 other.close_circuit()
                 job = self._scheduler.get_job(name) if self._scheduler else None
@@ -231,7 +189,7 @@ class Poller:
         await self._run("cdr", fetch, self.live.apply_cdrs)
 
     def max_ages(self) -> dict[str, float]:
-        return {s: self.settings.stale_after(h.interval) for s, h in self.health.items()}
+        return {s: self.settings.stale_after(h.interval) for s, h in self.health.sources.items()}
 
 
 def _soon() -> Any:

@@ -38,6 +38,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from wallboard.health import Health
 from wallboard.patches import Op, Patch, compact, del_op, fold_agents, object_op, record_op, set_op
 from wallboard.pbx.events import PHASES, CallEvent
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
@@ -47,7 +48,6 @@ from wallboard.stats import DayStats, WaitingCallers
 ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
 TOMBSTONE_MS = 2 * 3600 * 1000
 MONITOR_SLACK_MS = 5000
-SOURCES = ("agents", "calls", "status", "cdr")
 # /v1/call states that mean the media is flowing (the call was answered).
 ANSWERED_CHANNEL_STATES = {"CS_EXCHANGE_MEDIA", "CS_SOFT_EXECUTE", "ACTIVE", "ANSWERED"}
 # /v1/monitor/agent call_state -> agent state; anything else (empty) is idle.
@@ -67,7 +67,8 @@ def _peer(direction: str, from_number: str, to_number: str) -> str:
 
 
 class LiveState:
-    def __init__(self, clock: PbxTime, *, sla_seconds: int = 20, now_ms: int = 0) -> None:
+    def __init__(self, clock: PbxTime, *, sla_seconds: int = 20, now_ms: int = 0,
+                 health: Health | None = None) -> None:
         self.time = clock
         self.epoch = secrets.token_hex(6)
         self.seq = 0
@@ -75,8 +76,7 @@ class LiveState:
         self.agents: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, dict[str, Any]] = {}
         self.status: dict[str, Any] = {"counts": {}, "total": 0, "since": clock.day_start_ms(now_ms)}
-        self.sources: dict[str, Any] = {s: {"ok": False, "at": None, "error": None} for s in SOURCES}
-        self.sources["webhooks"] = {"at": None, "received": 0, "rejected": 0}
+        self.health = health or Health()
         self.monitors: dict[str, dict[str, Any]] = {}
         self.stats = DayStats(clock, sla_seconds=sla_seconds, now_ms=now_ms)
         # ext / call_id -> the time (our clock) of the last evidence that set it
@@ -103,13 +103,13 @@ class LiveState:
             "calls": list(self.calls.values()),
             "status": self.status,
             "stats": self._stats_json,
-            "sources": self.sources,
+            "sources": self.health.view(),
             "monitors": list(self.monitors.values()),
         }
 
     def last_heard(self) -> dict[str, int | None]:
         """Each source's last success: sent in pings, as polls that change nothing send no patch."""
-        return {source: entry.get("at") for source, entry in self.sources.items()}
+        return self.health.heard()
 
     def phase(self, call_id: str) -> int:
         entry = self._phase.get(call_id)
@@ -118,7 +118,7 @@ class LiveState:
     # ---- webhooks ------------------------------------------------------------
 
     def apply_event(self, ev: CallEvent) -> list[Op]:
-        hooks = self.sources["webhooks"]
+        hooks = self.health.webhooks
         hooks["at"] = ev.received
         hooks["received"] += 1
         ops: list[Op] = []
@@ -361,20 +361,22 @@ class LiveState:
         self._mark(ops, "cdr", started)
         return ops
 
-    def apply_failure(self, source: str, error: str, now: int) -> list[Op]:
-        entry = self.sources[source]
-        if entry["ok"] or entry["error"] != error:
-            self.sources[source] = {"ok": False, "at": entry["at"], "error": error}
-            return [set_op("sources", self.sources)]
-        return []
+    @property
+    def sources(self) -> dict[str, Any]:
+        return self.health.view()
+
+    def sources_op(self) -> list[Op]:
+        """What screens are shown of the sources' health, after it changed (health.py)."""
+        return [set_op("sources", self.health.view())]
 
     def expire_sources(self, max_age: dict[str, float], now: int) -> list[Op]:
         """A source whose last success is older than its limit is no longer ok."""
         ops: list[Op] = []
         for source, limit in max_age.items():
-            entry = self.sources[source]
-            if entry["ok"] and (entry["at"] is None or now - entry["at"] > limit * 1000):
-                ops += self.apply_failure(source, "no answer for too long", now)
+            entry = self.health[source]
+            if entry.ok and (entry.at is None or now - entry.at > limit * 1000) \
+                    and entry.down("no answer for too long"):
+                ops = self.sources_op()
         return ops
 
     def set_monitor(self, call_id: str, info: dict[str, Any] | None, now: int) -> list[Op]:
@@ -423,11 +425,8 @@ class LiveState:
             self._phase[call_id] = (phase, when)
 
     def _mark(self, ops: list[Op], source: str, started: int) -> None:
-        entry = self.sources[source]
-        was_ok = entry["ok"]
-        self.sources[source] = {"ok": True, "at": started, "error": None}
-        if not was_ok:
-            ops.append(set_op("sources", self.sources))
+        if self.health[source].succeeded(started):
+            ops += self.sources_op()
 
     # Records are replaced, never changed in place: the old one is what screens have.
 
