@@ -10,6 +10,7 @@ processes are started again on a fresh port when theirs was taken meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import subprocess
@@ -22,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import uvicorn
+
+from wallboard.server import HTTP_PROTOCOL, WS_PROTOCOL
 
 ROOT = Path(__file__).resolve().parent.parent
 _handed_out: set[int] = set()
@@ -75,10 +79,12 @@ def port_of(sock: socket.socket) -> int:
 @asynccontextmanager
 async def serving(app: Any, sock: socket.socket | None = None, **config: Any) -> AsyncIterator[str]:
     """`app` behind a real uvicorn in this event loop, lifespan included, on `sock`
-    (a fresh `listener()` if not given); yields its base URL."""
+    (a fresh `listener()` if not given), with the protocols `wallboard serve` names (or
+    those `config` overrides); yields its base URL."""
     sock = sock or listener()
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, ws_per_message_deflate=False,
-                                           lifespan="on", **{"timeout_graceful_shutdown": 3, **config}))
+                                           lifespan="on", **{"timeout_graceful_shutdown": 3, "ws": WS_PROTOCOL,
+                                                             "http": HTTP_PROTOCOL, **config}))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve([sock]))
     try:
@@ -92,6 +98,57 @@ async def serving(app: Any, sock: socket.socket | None = None, **config: Any) ->
             await task
         finally:
             sock.close()
+
+
+class RawScreen:
+    """A WebSocket client on a bare socket, so a test decides when (if ever) it reads."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, *, rcvbuf: int | None = None) -> RawScreen:
+        sock = socket.socket()
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=8192)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.split(b"\r\n")[0].split()[1] == b"101", head
+        return cls(reader, writer)
+
+    async def frame(self) -> tuple[int, bytes]:
+        b0, b1 = await self.reader.readexactly(2)
+        size = b1 & 0x7F
+        if size == 126:
+            size = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif size == 127:
+            size = int.from_bytes(await self.reader.readexactly(8), "big")
+        return b0 & 0x0F, await self.reader.readexactly(size)
+
+    async def message(self) -> tuple[dict[str, Any], int]:
+        """The next text message and its size on the wire; answers pings on the way."""
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 0x1:
+                return orjson.loads(payload), len(payload)
+            if opcode == 0x9:
+                self.send(0xA, payload)
+            elif opcode == 0x8:
+                raise ConnectionError("closed by the server")
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 async def until(check: Callable[[], Any], within: float, what: str, interval: float = 0.02) -> Any:

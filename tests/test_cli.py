@@ -6,10 +6,9 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from starlette.applications import Starlette
 
 from tests.servers import Server, free_port, sim_server, wait_until, wallboard_server
-from wallboard.cli import _uvicorn_config, main
+from wallboard.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +57,6 @@ def test_check_with_an_unreachable_pbx_exits_1(tmp_path: Path) -> None:
     code, out = run_check(tmp_path, WALLBOARD_PBX_BASE_URL=f"http://127.0.0.1:{free_port()}")
     assert code == 1
     assert "FAIL PBX: cannot reach" in out
-
-
-def test_forwarded_headers_are_believed_only_from_trusted_proxies() -> None:
-    app = Starlette()
-    config = _uvicorn_config(app, "127.0.0.1", free_port())
-    assert config.proxy_headers is False
-    config = _uvicorn_config(app, "127.0.0.1", free_port(), ["127.0.0.1", "10.0.0.2"])
-    assert config.proxy_headers is True
-    assert config.forwarded_allow_ips == "127.0.0.1,10.0.0.2"
 
 
 def test_demo_serves_a_live_board_against_its_own_simulator(tmp_path: Path) -> None:

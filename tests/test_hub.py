@@ -5,10 +5,7 @@ heartbeats and dead-connection detection."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import socket
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -21,13 +18,14 @@ import websockets
 from starlette.applications import Starlette
 
 from tests.factories import Running, agent, event
-from tests.servers import listener, port_of, serving, until
+from tests.servers import RawScreen, listener, port_of, serving, until
 from wallboard.app import create_app
+from wallboard.health import SOURCES
 from wallboard.hub import RESYNC
 from wallboard.patches import WIRE_FIELDS
 from wallboard.poller import now_ms
+from wallboard.server import DirectLine
 from wallboard.settings import defaults
-from wallboard.health import SOURCES
 
 AGENTS = 2000
 STALLED = 200
@@ -44,57 +42,6 @@ def make_app(tmp: Path, port: int) -> Starlette:
         auth={"mode": "none"},
         storage={"path": str(tmp / "wb.db")},
     ))
-
-
-class RawScreen:
-    """A WebSocket client on a bare socket, so a test decides when (if ever) it reads."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int, *, rcvbuf: int | None = None) -> RawScreen:
-        sock = socket.socket()
-        if rcvbuf:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=8192)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.split(b"\r\n")[0].split()[1] == b"101", head
-        return cls(reader, writer)
-
-    async def frame(self) -> tuple[int, bytes]:
-        b0, b1 = await self.reader.readexactly(2)
-        size = b1 & 0x7F
-        if size == 126:
-            size = int.from_bytes(await self.reader.readexactly(2), "big")
-        elif size == 127:
-            size = int.from_bytes(await self.reader.readexactly(8), "big")
-        return b0 & 0x0F, await self.reader.readexactly(size)
-
-    async def message(self) -> tuple[dict[str, Any], int]:
-        """The next text message and its size on the wire; answers pings on the way."""
-        while True:
-            opcode, payload = await self.frame()
-            if opcode == 0x1:
-                return orjson.loads(payload), len(payload)
-            if opcode == 0x9:
-                self.send(0xA, payload)
-            elif opcode == 0x8:
-                raise ConnectionError("closed by the server")
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 @contextlib.asynccontextmanager
@@ -210,7 +157,7 @@ async def test_first_frame_is_a_snapshot_then_patches_one_seq_apart_and_resync_o
             seqs.append(frame["seq"])
         assert seqs == list(range(first["seq"] + 1, first["seq"] + 21))
         # uvicorn's websockets-sansio protocol: caught-up screens get prepared frames.
-        assert all(s.line is not None for s in wb.hub.screens) and wb.hub.direct >= 20
+        assert all(isinstance(s.line, DirectLine) for s in wb.hub.screens) and wb.hub.direct >= 20
 
         # One agent's change with 2,000 agents on the board: its bytes on the wire. (The
         # test's polls stand in for the PBX's: the first, unchanged, marks the source ok.)

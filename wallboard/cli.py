@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +11,10 @@ from urllib.parse import urlsplit
 
 import click
 import httpx
-import uvicorn
 
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
+from wallboard.server import Server, config
 from wallboard.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("wallboard")
@@ -32,33 +31,16 @@ def _settings(path: str | None) -> Settings:
         sys.exit(2)
 
 
-def _uvicorn_config(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None) -> uvicorn.Config:
-    # ws pings find dead sockets; the graceful timeout lets webhooks in flight finish.
-    # X-Forwarded-For is believed only from `server.trusted_proxies` (none: from
-    # nobody, so the audit log's client address cannot be forged by a header).
-    trusted = ",".join(trusted_proxies or [])
-    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                          ws_ping_interval=20.0, ws_ping_timeout=20.0, ws_per_message_deflate=False,
-                          timeout_graceful_shutdown=5, lifespan="on",
-                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+def _wallboard_server(settings: Settings) -> Server:
+    from wallboard.app import create_app, parts_of
 
+    app = create_app(settings)
 
-class _Server(uvicorn.Server):
-    """uvicorn drops open websockets with 1012 before the app's shutdown runs; on
-    SIGTERM the wallboard's screens are first told 1001 "going away", so they
-    reconnect (with jitter) to whatever takes this process's place."""
+    async def close_screens() -> None:
+        await parts_of(app).hub.close_all()
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        wallboard = getattr(getattr(self.config.app, "state", None), "parts", None)
-        if wallboard is not None:
-            for server in self.servers:
-                server.close()  # no new screens while the old ones are told to go
-            await wallboard.hub.close_all()
-        await super().shutdown(sockets)
-
-
-def _server(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None) -> uvicorn.Server:
-    return _Server(_uvicorn_config(app, host, port, trusted_proxies))
+    return Server(config(app, settings.server.host, settings.server.port, settings.server.trusted_proxies),
+                  before_shutdown=close_screens)
 
 
 @click.group()
@@ -70,15 +52,13 @@ def main() -> None:
 @config_option
 def serve(config_path: str | None) -> None:
     """Run the wallboard against the PBX of the config."""
-    from wallboard.app import create_app
     from wallboard.logs import setup_logging
 
     settings = _settings(config_path)
     setup_logging(settings.server.log_format, settings.secrets())
     log.info("wallboard on %s (config %s, PBX %s)", settings.server.public_url, settings.source,
              settings.pbx.base_url)
-    _server(create_app(settings), settings.server.host, settings.server.port,
-            settings.server.trusted_proxies).run()
+    _wallboard_server(settings).run()
 
 
 def _sim_options(**kw: Any) -> Any:
@@ -121,7 +101,7 @@ def sim(host: str, port: int, **kw: Any) -> None:
     setup_logging()
     options = _sim_options(host=host, port=port, **kw)
     log.info("PBX simulator on http://%s:%d (%d agents, seed %d)", host, port, options.agents, options.seed)
-    uvicorn.Server(_uvicorn_config(create_sim_app(options), host, port)).run()
+    Server(config(create_sim_app(options), host, port)).run()
 
 
 @main.command()
@@ -131,7 +111,6 @@ def sim(host: str, port: int, **kw: Any) -> None:
 @sim_flags
 def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
     """Run the simulator and the wallboard against it, together."""
-    from wallboard.app import create_app
     from wallboard.logs import setup_logging
     from wallboard.sim.app import create_sim_app
 
@@ -142,9 +121,8 @@ def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
     kw["api_key"] = kw.get("api_key") or settings.pbx.api_key or None  # the key the wallboard will use
     options = _sim_options(host=pbx_url.hostname or "127.0.0.1", port=pbx_url.port or 8100, **kw)
     servers = [
-        _server(create_sim_app(options), options.host, options.port),
-        _server(create_app(settings), settings.server.host, settings.server.port,
-                settings.server.trusted_proxies),
+        Server(config(create_sim_app(options), options.host, options.port)),
+        _wallboard_server(settings),
     ]
     click.echo(f"\n  Wallboard demo: {settings.server.public_url}/"
                f"\n  TV layout:      {settings.server.public_url}/?kiosk=1"
