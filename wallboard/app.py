@@ -115,5 +115,5 @@ async def _sweep(hub: Hub) -> None:
 def _live_figures(parts: Parts) -> dict[str, Any]:
     hub = parts.hub
     return {"screens": hub.count(), "patches_sent": hub.patches_sent, "bytes_sent": hub.bytes_sent,
-            "drops": hub.drops, "resyncs": hub.resyncs, "clogs": hub.clogs, "seq": parts.engine.seq,
+            "drops": hub.drops, "resyncs": hub.resyncs, "clogs": hub.clogs, "resumes": hub.resumes, "seq": parts.engine.seq,
             "pbx_requests": dict(parts.pbx.requests)}

@@ -59,6 +59,7 @@ class LocalBus:
 
     def __init__(self, epoch: str, *, history: int = 1024) -> None:
         self.epoch = epoch
+        self.seq = 0  # the last seq published
         self._history: deque[Published] = deque(maxlen=history)
         self._queues: set[asyncio.Queue[Published]] = set()
 
@@ -66,6 +67,7 @@ class LocalBus:
         self.publish_nowait(item)
 
     def publish_nowait(self, item: Published) -> None:
+        self.seq = item.seq
         self._history.append(item)
         for queue in self._queues:
             queue.put_nowait(item)
@@ -89,11 +91,10 @@ class LocalBus:
             self._queues.discard(queue)
 
     def since(self, epoch: str, seq: int) -> list[Published] | None:
-        if epoch != self.epoch:
+        if epoch != self.epoch or seq > self.seq:
             return None
         held = self._history
-        if not held:
-            return [] if seq >= 0 else None
-        if seq < held[0].seq - 1 or seq > held[-1].seq:
-            return None
+        first = held[0].seq if held else self.seq + 1
+        if seq < first - 1:
+            return None  # some of what it missed is no longer held
         return [item for item in held if item.seq > seq]

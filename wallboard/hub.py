@@ -42,6 +42,16 @@ CLOSE_LOGGED_OUT = 4000
 CLOSE_GOING_AWAY = 1001
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """A screen coming back at `seq`: the patches after it (all of them), then a heartbeat
+    that tells it it is current."""
+
+    seq: int
+    patches: list[Published]
+    heartbeat: str
+
+
 @dataclass(eq=False)
 class Screen:
     ws: WebSocket
@@ -75,6 +85,7 @@ class Hub:
         self.drops = 0
         self.direct = 0  # patches written straight to a socket (server.py)
         self.clogs = 0  # times a screen was found not reading
+        self.resumes = 0  # screens that came back and were sent only what they missed
         self._closing: set[asyncio.Future[None]] = set()
 
     async def run(self, bus: PatchBus) -> None:
@@ -156,11 +167,20 @@ class Hub:
         return out
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, ws: WebSocket, *, kind: str, audience: Audience,
-                        session_id: str | None) -> AsyncIterator[Screen]:
+    async def subscribe(self, ws: WebSocket, *, kind: str, audience: Audience, session_id: str | None,
+                        resume: Resume | None = None) -> AsyncIterator[Screen]:
+        """A new screen; its first frame is a snapshot, or, for a screen coming back whose
+        missed patches are all still held (`resume`), those patches and a heartbeat."""
         screen = Screen(ws, kind, audience, session_id, asyncio.Queue(self._queue_size), line_of(ws.scope))
         screen.flowing.set()
-        self.resync(screen)  # the first frame is a snapshot
+        if resume is not None and len(resume.patches) < self._queue_size:
+            screen.sent_seq = resume.seq
+            for patch in resume.patches:
+                screen.queue.put_nowait(patch)
+            screen.queue.put_nowait(resume.heartbeat)
+            self.resumes += 1
+        else:
+            self.resync(screen)
         self.screens.add(screen)
         try:
             yield screen

@@ -34,6 +34,8 @@ class _Live(Collector):
                                   value=v["resyncs"])
         yield CounterMetricFamily("wallboard_screens_clogged", "Times a screen was found not reading",
                                   value=v["clogs"])
+        yield CounterMetricFamily("wallboard_resumes", "Screens that came back and were sent only what they missed",
+                                  value=v["resumes"])
         yield GaugeMetricFamily("wallboard_seq", "Current state seq", value=v["seq"])
         requests = CounterMetricFamily("wallboard_pbx_requests", "Requests sent to the PBX",
                                        labels=["route"])

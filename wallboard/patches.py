@@ -166,8 +166,9 @@ def positional(ops: list[Op]) -> list[Op]:
 
 
 def snapshot_message(seq: int, state: dict[str, Any]) -> dict[str, Any]:
-    """The first message a screen gets, and again on every resync."""
-    return {"type": "snapshot", "seq": seq, "fields": WIRE_FIELDS, "state": state}
+    """The first message a screen gets, and again on every resync; `epoch` and `seq` say
+    where a screen that comes back resumes from (`/ws?epoch=E&seq=N`)."""
+    return {"type": "snapshot", "epoch": state.get("epoch"), "seq": seq, "fields": WIRE_FIELDS, "state": state}
 
 
 @dataclass(slots=True)

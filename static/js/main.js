@@ -31,6 +31,7 @@ const renderer = new Renderer(root, store, {
 });
 
 let resyncing = false;
+let live = false; // connected and caught up since the last drop
 const socket = new LiveSocket(boot.ws_path, {
   onOpen() {},
   onMessage(msg) {
@@ -38,6 +39,7 @@ const socket = new LiveSocket(boot.ws_path, {
       observeServerNow(msg.state && msg.state.now);
       store.snapshot(msg.seq ?? (msg.state && msg.state.seq), msg.state || {}, msg.fields);
       renderer.setConnected(true);
+      live = true;
       resyncing = false;
     } else if (msg.type === 'patch') {
       // After asking for a resync, wait for the snapshot; patches until then are moot.
@@ -50,12 +52,21 @@ const socket = new LiveSocket(boot.ws_path, {
     } else if (msg.type === 'ping') {
       observeServerNow(msg.now);
       store.heard(msg.at);
+      // A resumed connection gets the patches it missed and then a ping at its seq.
+      if (!live && !resyncing && store.ready && msg.seq === store.seq) {
+        live = true;
+        renderer.setConnected(true);
+      }
       renderer.schedule();
     }
   },
   onDown() {
     resyncing = false;
+    live = false;
     renderer.setConnected(false);
+  },
+  resumeFrom() {
+    return store.ready && !resyncing ? { epoch: store.epoch, seq: store.seq } : null;
   },
   onAuthClosed() {
     // A TV has no one to log in: keep retrying (the token may come back).

@@ -1,6 +1,8 @@
 // The live connection: one WebSocket, reconnected with capped exponential
 // backoff and full jitter (so a restart does not bring every screen back in
 // the same millisecond), a watchdog for silent deaths, and resync requests.
+// A reconnect says where the screen's copy stands (?epoch=E&seq=N), so the server
+// sends only the patches it missed when it still holds them, not a whole snapshot.
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
@@ -8,10 +10,10 @@ const SILENCE_MS = 25000; // the server pings every ~10 s
 const AUTH_CLOSE_CODES = new Set([4401, 4000]);
 
 export class LiveSocket {
-  // handlers: onMessage(msg), onOpen(), onDown(), onAuthClosed(code)
+  // handlers: onMessage(msg), onOpen(), onDown(), onAuthClosed(code), resumeFrom() -> {epoch, seq} | null
   constructor(path, handlers) {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.url = `${scheme}//${location.host}${path}`;
+    this.base = `${scheme}//${location.host}${path}`;
     this.h = handlers;
     this.ws = null;
     this.attempt = 0;
@@ -29,7 +31,7 @@ export class LiveSocket {
     this.timer = null;
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.url());
     } catch {
       this.retry();
       return;
@@ -61,6 +63,13 @@ export class LiveSocket {
     this.h.onDown();
     if (AUTH_CLOSE_CODES.has(code) && this.h.onAuthClosed && this.h.onAuthClosed(code)) return;
     this.retry();
+  }
+
+  url() {
+    const at = this.h.resumeFrom ? this.h.resumeFrom() : null;
+    if (!at || at.epoch == null || at.seq == null) return this.base;
+    const sep = this.base.includes('?') ? '&' : '?';
+    return `${this.base}${sep}epoch=${encodeURIComponent(at.epoch)}&seq=${encodeURIComponent(at.seq)}`;
   }
 
   retry() {
