@@ -6,9 +6,12 @@ import bisect
 import itertools
 import math
 import secrets
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from wallboard.sim import draws
 
 STATUSES = ("ANSWERED", "BUSY", "NO ANSWER", "FAILED", "UNKNOWN")
 DIRECTION_CODES = {"inbound": 1, "local": 2, "outbound": 3}
@@ -18,11 +21,13 @@ MAX_SCROLLS = 200
 
 @dataclass(slots=True)
 class Cdr:
+    """Strings derived from other fields (times, recording URL) are made when asked:
+    hundreds of simulated tenants keep a day of records each."""
+
     id: str  # may carry a trailing space, as the real PBX's sometimes do
     sip_call_id: str
     cause: str
     direction: int
-    recording_url: str
     extension: str
     from_number: str
     to_number: str
@@ -31,13 +36,27 @@ class Cdr:
     answered: float | None
     ended: float
     status: str
-    time_started: str
-    time_answered: str
-    time_ended: str
+    fmt: Callable[[float], str]  # epoch seconds -> PBX local time; shared by every record
 
     @property
     def duration(self) -> int:
         return round(self.ended - self.started)
+
+    @property
+    def recording_url(self) -> str:
+        return "" if self.answered is None else draws.recording_url(self.id.strip())
+
+    @property
+    def time_started(self) -> str:
+        return self.fmt(self.started)
+
+    @property
+    def time_answered(self) -> str:
+        return "" if self.answered is None else self.fmt(self.answered)
+
+    @property
+    def time_ended(self) -> str:
+        return self.fmt(self.ended)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,34 +81,59 @@ CdrFilter = Callable[[Cdr], bool]
 
 
 class CdrStore:
-    """Records kept sorted by start time, so date-range reports are a bisect and a slice."""
+    """Records kept sorted by start time, so date-range reports are a bisect and a slice.
 
-    def __init__(self) -> None:
+    `backlog` (today's records from before start-up) is made on first use, so that a
+    simulator of many tenants starts at once and a tenant nobody asks about costs little.
+    """
+
+    def __init__(self, backlog: Callable[[], Iterable[Cdr]] | None = None) -> None:
+        self._backlog = backlog
         self._records: list[Cdr] = []
-        self._starts: list[float] = []
-        self._by_id: dict[str, Cdr] = {}
+        self._starts = array("d")
+        self._by_id: dict[str, Cdr] | None = None  # built on the first lookup by id
         self._scrolls: dict[str, tuple[list[Cdr], int]] = {}
 
+    def load(self) -> None:
+        if self._backlog is not None:
+            backlog, self._backlog = self._backlog, None
+            for cdr in backlog():
+                self.add(cdr)
+
     def __len__(self) -> int:
+        self.load()
         return len(self._records)
 
     def add(self, cdr: Cdr) -> None:
+        self.load()
         index = bisect.bisect_right(self._starts, cdr.started)
         self._starts.insert(index, cdr.started)
         self._records.insert(index, cdr)
-        self._by_id[cdr.id.strip()] = cdr
-        self._by_id[cdr.sip_call_id] = cdr
+        if self._by_id is not None:
+            self._index(cdr)
         if len(self._records) > MAX_RECORDS:
             oldest = self._records.pop(0)
             self._starts.pop(0)
-            self._by_id.pop(oldest.id.strip(), None)
-            self._by_id.pop(oldest.sip_call_id, None)
+            if self._by_id is not None:
+                self._by_id.pop(oldest.id.strip(), None)
+                self._by_id.pop(oldest.sip_call_id, None)
+
+    def _index(self, cdr: Cdr) -> None:
+        assert self._by_id is not None
+        self._by_id[cdr.id.strip()] = cdr
+        self._by_id[cdr.sip_call_id] = cdr
 
     def get(self, key: str) -> Cdr | None:
+        self.load()
+        if self._by_id is None:
+            self._by_id = {}
+            for cdr in self._records:
+                self._index(cdr)
         return self._by_id.get(key.strip())
 
     def between(self, start: float, end: float) -> list[Cdr]:
         """Records started in [start, end], to the whole second as their strings show."""
+        self.load()
         low = bisect.bisect_left(self._starts, start)
         high = bisect.bisect_left(self._starts, math.floor(end) + 1)
         return self._records[low:high]
@@ -102,6 +146,7 @@ class CdrStore:
 
     def search(self, filters: list[CdrFilter]) -> list[Cdr]:
         """Newest first, as the vendor's list answers."""
+        self.load()
         return [c for c in reversed(self._records) if all(f(c) for f in filters)]
 
     def open_scroll(self, matches: list[Cdr], batch: int) -> tuple[list[Cdr], str]:
@@ -138,15 +183,14 @@ def make_cdr(
     ended: float,
     status: str,
     cause: str,
-    recording_url: str,
     fmt: Callable[[float], str],
 ) -> Cdr:
+    """`flow_id` is the record's id (it may end in a space); an answered call has a recording."""
     return Cdr(
         id=flow_id,
         sip_call_id=sip_call_id,
         cause=cause,
         direction=DIRECTION_CODES[direction],
-        recording_url=recording_url,
         extension=extension,
         from_number=from_number,
         to_number=to_number,
@@ -155,7 +199,5 @@ def make_cdr(
         answered=answered,
         ended=ended,
         status=status,
-        time_started=fmt(started),
-        time_answered="" if answered is None else fmt(answered),
-        time_ended=fmt(ended),
+        fmt=fmt,
     )

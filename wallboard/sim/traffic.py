@@ -178,7 +178,6 @@ def prefill(
                 ended=ended,
                 status=status,
                 cause=draws.cause_for(rng, status),
-                recording_url=draws.recording_url(flow_id) if answered is not None else "",
                 fmt=fmt,
             )
         )

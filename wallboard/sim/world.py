@@ -129,6 +129,7 @@ class World:
         self.domain_id = domain_id
         self.now = now
         self.cdrs = cdrs
+        self.fmt = local.format  # one bound method, shared by every record
         self.version = 0
         self.agents: dict[str, Agent] = {}
         for person in people:
@@ -466,8 +467,7 @@ class World:
             ended=self.now,
             status=status,
             cause=draws.cause_for(self.rng, status),
-            recording_url=recording,
-            fmt=self.local.format,
+            fmt=self.fmt,
         )
         self.cdrs.add(cdr)
         self.version += 1
