@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint lock bench bench-quick clean
 
-$(STAMP): pyproject.toml
+# constraints.txt is the lock: every package pinned, so a fresh install is the one tested.
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,6 +29,17 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+# A new lock: the newest releases pyproject.toml admits, installed into a throwaway venv.
+lock:
+	@set -e; tmp=$$(mktemp -d); \
+	$(PYTHON) -m venv $$tmp; \
+	$$tmp/bin/python -m pip install -q --upgrade pip; \
+	$$tmp/bin/python -m pip install -q -e '.[test]'; \
+	{ echo "# The lock: \`make lock\` writes it (pip freeze of a fresh venv), \`make\` installs with it."; \
+	  echo "# tests/test_dependencies.py checks it against pyproject.toml."; \
+	  $$tmp/bin/python -m pip freeze --exclude-editable; } > constraints.txt; \
+	rm -rf $$tmp
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
