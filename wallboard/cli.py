@@ -77,6 +77,8 @@ def _sim_options(**kw: Any) -> Any:
 def sim_flags(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--agents", type=click.IntRange(1, 10_000), default=None, help="Extensions 1001..1000+N."),
+        click.option("--tenants", type=click.IntRange(1, 5_000), default=None,
+                     help="Serve tenants t1..tN on one port (key sim-api-key-tK, logins supervisor@tK)."),
         click.option("--seed", type=int, default=None, help="Seed: the same seed, the same day."),
         click.option("--rate", type=float, default=None, help="Calls per minute (0: none)."),
         click.option("--speed", type=float, default=None, help="Sim clock speed (1 = real time)."),

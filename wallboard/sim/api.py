@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from wallboard.sim import views
 from wallboard.sim.cdrs import DIRECTION_CODES, Cdr, CdrFilter
+from wallboard.sim.center import Center
 from wallboard.sim.hooks import EVENTS
 from wallboard.sim.runtime import Runtime
 from wallboard.sim.world import ActionError
@@ -23,6 +25,7 @@ MAX_RANGE_SECONDS = 24 * 3600
 SCROLL_BATCH = 100
 PAGE_LIMIT = 10
 Handler = Callable[[Request], Awaitable[Response]]
+TenantHandler = Callable[[Request, Center], Awaitable[Response]]
 
 
 def json(data: Any, status: int = 200) -> Response:
@@ -66,13 +69,24 @@ def _int(request: Request, name: str) -> int | None:
     return value
 
 
+def disabled() -> Response:
+    """A disabled tenant (PUT /v1/tenant/{id} with enable false): its key, logins and tokens
+    are refused like a wrong key, with a code that says why."""
+    return fail("TENANT_DISABLED", "tenant is disabled", 401)
+
+
 def build_routes(rt: Runtime) -> list[Route]:
-    def guarded(handler: Handler) -> Handler:
+    def guarded(handler: TenantHandler) -> Handler:
+        """The bearer names the tenant: a token sees its own tenant and nothing else."""
+
         async def endpoint(request: Request) -> Response:
-            if not rt.tokens.valid(_bearer(request)):
+            center = rt.by_token(_bearer(request))
+            if center is None:
                 return fail("UNAUTHORIZED", "invalid or expired token", 401)
-            rt.sync()
-            return await handler(request)
+            if not center.enabled:
+                return disabled()
+            center.sync()
+            return await handler(request, center)
 
         return endpoint
 
@@ -88,57 +102,62 @@ def build_routes(rt: Runtime) -> list[Route]:
 
     async def login(request: Request) -> Response:
         body = await _body(request)
-        for account in rt.accounts:
-            if body.get("username") == account.username and body.get("password") == (account.password):
-                return json(
-                    {
-                        "data": {
-                            "user_uuid": account.user_uuid,
-                            "domain_uuid": rt.world.domain_id,
-                            "username": account.username.split("@")[0],
-                            "api_key": rt.api_key,
-                            "user_enabled": "true",
-                            "level": account.level,
-                        }
-                    }
-                )
-        return fail("INVALID_CREDENTIALS", "wrong username or password", 401)
+        found = rt.by_login(str(body.get("username") or ""))
+        if found is None or body.get("password") != found[1].password:
+            return fail("INVALID_CREDENTIALS", "wrong username or password", 401)
+        center, account = found
+        if not center.enabled:
+            return disabled()
+        return json(
+            {
+                "data": {
+                    "user_uuid": account.user_uuid,
+                    "domain_uuid": center.world.domain_id,
+                    "username": account.username.split("@")[0],
+                    "api_key": center.api_key,
+                    "user_enabled": "true",
+                    "level": account.level,
+                }
+            }
+        )
 
     async def token(request: Request) -> Response:
-        body = await _body(request)
-        if body.get("api_key") != rt.api_key:
+        center = rt.by_api_key(str((await _body(request)).get("api_key") or ""))
+        if center is None:
             return fail("INVALID_CREDENTIALS", "invalid api_key", 401)
-        value, expired = rt.tokens.issue()
-        return json({"data": {"expired": expired, "token": value, "user_id": rt.world.domain_id}})
+        if not center.enabled:
+            return disabled()
+        value, expired = rt.tokens.issue(center.id, center.faults.token_lifetime)
+        return json({"data": {"expired": expired, "token": value, "user_id": center.world.domain_id}})
 
     # -- event hooks ---------------------------------------------------------------------
 
-    async def list_events(request: Request) -> Response:
+    async def list_events(request: Request, center: Center) -> Response:
         rows = [
             {
                 "event_domain_uuid": r.event_domain_uuid,
-                "domain_uuid": rt.world.domain_id,
-                "domain_name": rt.world.domain,
+                "domain_uuid": center.world.domain_id,
+                "domain_name": center.world.domain,
                 "event_name": r.event_name,
                 "callback_url": r.callback_url,
                 "callback_apikey": r.callback_apikey,
             }
-            for r in rt.registry.items
+            for r in center.registry.items
         ]
         return json({"data": rows})
 
-    async def create_event(request: Request) -> Response:
+    async def create_event(request: Request, center: Center) -> Response:
         body = await _body(request)
         url, event = body.get("callback_url"), body.get("event")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             return fail("INVALID_PARAMS", "callback_url is required")
         if event not in EVENTS:
             return fail("INVALID_EVENT", f"unknown event {event!r}")
-        rt.registry.add(str(event), url, str(body.get("callback_apikey") or ""))
+        center.registry.add(str(event), url, str(body.get("callback_apikey") or ""))
         return json({"created": True})
 
-    async def delete_event(request: Request) -> Response:
-        if not rt.registry.remove(request.path_params["event_id"]):
+    async def delete_event(request: Request, center: Center) -> Response:
+        if not center.registry.remove(request.path_params["event_id"]):
             return fail("EVENT_NOT_FOUND", "no such event", 404)
         return json({"deleted": True})
 
@@ -184,25 +203,25 @@ def build_routes(rt: Runtime) -> list[Route]:
             filters.append(lambda c: c.direction == wanted)
         return filters
 
-    async def list_cdrs(request: Request) -> Response:
+    async def list_cdrs(request: Request, center: Center) -> Response:
         q = request.query_params
         try:
             limit, page = _int(request, "limit"), _int(request, "page")
             offset = _int(request, "offset")
             scroll_id = q.get("scroll_id")
             if scroll_id:
-                batch = rt.cdrs.next_scroll(scroll_id, limit)
+                batch = center.cdrs.next_scroll(scroll_id, limit)
                 if batch is None:
                     return fail("INVALID_SCROLL_ID", "scroll_id is unknown or expired")
                 return json({"data": _rows(batch), "scroll_id": scroll_id})
-            matches = rt.cdrs.search(cdr_filters(request))
+            matches = center.cdrs.search(cdr_filters(request))
         except InvalidParam as error:
             text = str(error)
             if text == "invalid date format":
                 return json({"error": text}, 400)
             return fail("INVALID_PARAMS", text)
         if limit is None and page is None and offset is None:
-            first, new_id = rt.cdrs.open_scroll(matches, SCROLL_BATCH)
+            first, new_id = center.cdrs.open_scroll(matches, SCROLL_BATCH)
             return json({"data": _rows(first), "scroll_id": new_id})
         size = limit or PAGE_LIMIT
         start = offset if offset is not None else (max(page or 1, 1) - 1) * size
@@ -215,26 +234,26 @@ def build_routes(rt: Runtime) -> list[Route]:
             }
         )
 
-    async def get_cdr(request: Request) -> Response:
-        cdr = rt.cdrs.get(request.path_params["cdr_id"])
+    async def get_cdr(request: Request, center: Center) -> Response:
+        cdr = center.cdrs.get(request.path_params["cdr_id"])
         if cdr is None:
             return fail("CDR_NOT_FOUND", "cdr not found", 404)
         return json(cdr.to_json())
 
     # -- calls ---------------------------------------------------------------------------
 
-    async def click2call(request: Request, *, wait: bool) -> Response:
+    async def click2call(request: Request, center: Center, *, wait: bool) -> Response:
         q = request.query_params
         ext, phone = q.get("ext", ""), q.get("phone", "")
         if not ext or not phone:
             return fail("INVALID_PARAMS", "ext and phone are required")
         auto = q.get("auto_answer", "").lower() in ("1", "true", "yes")
         try:
-            call_id = rt.traffic.click2call(ext, phone, q.get("hotline", ""), auto)
+            call_id = center.traffic.click2call(ext, phone, q.get("hotline", ""), auto)
         except ActionError as error:
             return fail(error.code, error.message, error.status)
-        pickup = rt.wait_pickup(call_id) if wait else None
-        rt.flush()
+        pickup = center.wait_pickup(call_id) if wait else None
+        center.flush()
         if pickup is not None:
             # Answers once the extension picks up or hangs up (a few sim seconds at most).
             with contextlib.suppress(TimeoutError):
@@ -242,29 +261,29 @@ def build_routes(rt: Runtime) -> list[Route]:
                     await pickup
         return json({"status": "success", "call_id": call_id})
 
-    async def click2call_sync(request: Request) -> Response:
-        return await click2call(request, wait=True)
+    async def click2call_sync(request: Request, center: Center) -> Response:
+        return await click2call(request, center, wait=True)
 
-    async def click2call_async(request: Request) -> Response:
-        return await click2call(request, wait=False)
+    async def click2call_async(request: Request, center: Center) -> Response:
+        return await click2call(request, center, wait=False)
 
-    async def list_calls(request: Request) -> Response:
-        rows = views.call_rows(rt.world)
+    async def list_calls(request: Request, center: Center) -> Response:
+        rows = views.call_rows(center.world)
         return json({"data": rows, "total": len(rows)})
 
-    async def call_action(request: Request) -> Response:
+    async def call_action(request: Request, center: Center) -> Response:
         action, call_id = request.path_params["action"], request.path_params["call_id"]
         ext = str((await _body(request)).get("ext") or "")
         if not ext:
             return fail("INVALID_PARAMS", "ext is required")
         try:
             if action == "transfer":
-                rt.world.transfer(call_id, ext)
+                center.world.transfer(call_id, ext)
             else:
-                rt.world.spy(call_id, ext)
+                center.world.spy(call_id, ext)
         except ActionError as error:
             return fail(error.code, error.message, error.status)
-        rt.flush()
+        center.flush()
         return json({"status": "success", "call_id": call_id, "ext": ext})
 
     # -- reports and monitor -------------------------------------------------------------
@@ -281,24 +300,24 @@ def build_routes(rt: Runtime) -> list[Route]:
             return json({"error": "date range must be in 24 hours"}, 400)
         return start, end
 
-    async def report_call_id(request: Request) -> Response:
+    async def report_call_id(request: Request, center: Center) -> Response:
         span = date_range(request)
         if isinstance(span, Response):
             return span
-        rows = [{"call_id": c.id, "sip_call_id": c.sip_call_id} for c in rt.cdrs.between(*span)]
+        rows = [{"call_id": c.id, "sip_call_id": c.sip_call_id} for c in center.cdrs.between(*span)]
         return json({"data": rows, "total": len(rows)})
 
-    async def report_call_status(request: Request) -> Response:
+    async def report_call_status(request: Request, center: Center) -> Response:
         span = date_range(request)
         if isinstance(span, Response):
             return span
-        counts = rt.cdrs.counts(*span)
+        counts = center.cdrs.counts(*span)
         # Like the vendor's GROUP BY, a status with no call is left out.
         rows = [{"count": n, "status": s} for s, n in counts.items() if n]
         return json({"data": rows, "total": sum(counts.values())})
 
-    async def monitor_agent(request: Request) -> Response:
-        return Response(rt.monitor_body(), media_type="application/json")
+    async def monitor_agent(request: Request, center: Center) -> Response:
+        return Response(center.monitor_body(), media_type="application/json")
 
     # -- tenants -------------------------------------------------------------------------
 
@@ -309,47 +328,58 @@ def build_routes(rt: Runtime) -> list[Route]:
         tenant_id = str((await _body(request)).get("tenant_id") or "")
         if not tenant_id:
             return fail("INVALID_PARAMS", "tenant_id is required")
-        tenant = rt.tenants.create(tenant_id)
-        if tenant is None:
+        center = rt.create_tenant(tenant_id)  # a live one: its own agents, calls and key
+        if center is None:
             return json({"created": False, "error": "TENANT_EXISTS"}, 409)
-        data = {**tenant.describe(base_url(request)), "user": tenant.admin}
+        data = {**center.tenant.describe(base_url(request)), "user": center.tenant.admin}
         return json({"created": True, "data": data})
 
-    async def get_tenant(request: Request) -> Response:
+    def found(request: Request) -> Center | None:
         tenant = rt.tenants.find(request.path_params["tenant_id"])
-        if tenant is None:
+        return None if tenant is None else rt.center(tenant.tenant_id)
+
+    async def get_tenant(request: Request) -> Response:
+        center = found(request)
+        if center is None:
             return fail("TENANT_NOT_FOUND", "tenant not found", 404)
-        return json(tenant.describe(base_url(request)))
+        return json(center.tenant.describe(base_url(request)))
 
     async def update_tenant(request: Request) -> Response:
-        tenant = rt.tenants.find(request.path_params["tenant_id"])
-        if tenant is None:
+        center = found(request)
+        if center is None:
             return fail("TENANT_NOT_FOUND", "tenant not found", 404)
         enable = (await _body(request)).get("enable")
         if not isinstance(enable, bool):
             return fail("INVALID_PARAMS", "enable must be true or false")
-        tenant.enabled = enable
+        center.sync()
+        center.tenant.enabled = enable
         return json({"message": "update successfully"})
 
     async def create_extension(request: Request) -> Response:
-        tenant = rt.tenants.find(request.path_params["tenant_id"])
-        if tenant is None:
+        center = found(request)
+        if center is None:
             return fail("TENANT_NOT_FOUND", "tenant not found", 404)
         body = await _body(request)
         ext, pwd = str(body.get("ext") or ""), str(body.get("pwd") or "")
         if not ext or not pwd:
             return fail("INVALID_PARAMS", "ext and pwd are required")
-        if ext in tenant.extensions:
+        if not ext.isdigit():
+            return fail("INVALID_PARAMS", "ext must be digits")
+        if ext in center.world.agents:
             return json({"created": False, "error": "EXTENSION_EXISTS"}, 409)
-        tenant.extensions[ext] = {"enabled": "true", "ext": ext, "pwd": pwd}
-        return json({"created": True, "data": tenant.extensions[ext]})
+        center.sync()
+        center.tenant.extensions[ext] = {"enabled": "true", "ext": ext, "pwd": pwd}
+        center.traffic.add_extension(ext)  # not logged in until a phone registers (or its shift starts)
+        center.flush()
+        return json({"created": True, "data": center.tenant.extensions[ext]})
 
     async def get_extension(request: Request) -> Response:
-        tenant = rt.tenants.find(request.path_params["tenant_id"])
-        found = tenant.extensions.get(request.path_params["ext"]) if tenant else None
-        if found is None:
+        center = found(request)
+        ext = request.path_params["ext"]
+        if center is None or ext not in center.world.agents:
             return fail("EXTENSION_NOT_FOUND", "extension not found", 404)
-        return json({"ext": found["ext"], "pwd": found["pwd"], "enabled": found["enabled"]})
+        made = center.tenant.extensions.get(ext) or {"ext": ext, "pwd": _password(center, ext), "enabled": "true"}
+        return json({"ext": made["ext"], "pwd": made["pwd"], "enabled": made["enabled"]})
 
     actions = "{action:str}"
     return [
@@ -376,13 +406,18 @@ def build_routes(rt: Runtime) -> list[Route]:
     ]
 
 
-def _only_actions(handler: Handler) -> Handler:
-    async def endpoint(request: Request) -> Response:
+def _only_actions(handler: TenantHandler) -> TenantHandler:
+    async def endpoint(request: Request, center: Center) -> Response:
         if request.path_params["action"] not in ("transfer", "listen", "whisper", "barge"):
             return fail("NOT_FOUND", "unknown action", 404)
-        return await handler(request)
+        return await handler(request, center)
 
     return endpoint
+
+
+def _password(center: Center, ext: str) -> str:
+    """The SIP password of an extension the simulator made itself: stable, never stored."""
+    return hashlib.sha256(f"{center.tenant.uuid}:{ext}".encode()).hexdigest()[:12]
 
 
 def _bound(attr: str, sign: int, at: float) -> CdrFilter:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
+import functools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,16 +16,18 @@ from starlette.middleware import Middleware
 from wallboard.sim import api, control, draws, traffic
 from wallboard.sim.auth import Account, TokenBook
 from wallboard.sim.cdrs import CdrStore
+from wallboard.sim.center import Center
 from wallboard.sim.clock import LocalTime, SimClock
 from wallboard.sim.faults import FaultMiddleware, Faults
-from wallboard.sim.hooks import HookRegistry, HookSender
+from wallboard.sim.hooks import HookRegistry
 from wallboard.sim.roster import build_roster, make_uuid
 from wallboard.sim.runtime import Runtime
 from wallboard.sim.stats import RequestStats
-from wallboard.sim.tenants import TenantBook
+from wallboard.sim.tenants import Tenant, TenantBook
 from wallboard.sim.world import World
 
 MAX_AGENTS = 10_000
+MAX_TENANTS = 5_000
 
 
 def _default_accounts() -> list[tuple[str, str, str]]:
@@ -36,7 +38,8 @@ def _default_accounts() -> list[tuple[str, str, str]]:
 class SimOptions:
     host: str = "127.0.0.1"
     port: int = 8100
-    agents: int = 20  # extensions 1001..1000+agents, plus 999 (the supervisors' phone)
+    agents: int = 20  # extensions 1001..1000+agents, plus 999 (the supervisors' phone), per tenant
+    tenants: int = 0  # 0: one tenant as in SPEC section 2; N: t1..tN as in SPEC section 10
     seed: int = 1
     rate: float | None = None  # calls per minute; None: agents*0.6 capped; 0: no traffic
     speed: float = 1.0  # sim clock multiplier
@@ -68,6 +71,8 @@ class SimOptions:
         """ValueError naming the first bad option."""
         if not 1 <= self.agents <= MAX_AGENTS:
             raise ValueError(f"agents must be between 1 and {MAX_AGENTS}")
+        if not 0 <= self.tenants <= MAX_TENANTS:
+            raise ValueError(f"tenants must be between 0 and {MAX_TENANTS}")
         if self.speed <= 0:
             raise ValueError("speed must be greater than 0")
         if self.rate is not None and self.rate < 0:
@@ -86,56 +91,93 @@ class SimOptions:
         return faults
 
 
+def _accounts_for(options: SimOptions, tenant_id: str) -> list[tuple[str, str, str]]:
+    """--tenants: `user@sim` (or a bare `user`) becomes `user@tK` in every tenant; `user@tK`
+    stays in tK alone."""
+    accounts = []
+    for username, password, level in options.accounts:
+        name, _, suffix = username.partition("@")
+        if suffix in ("", "sim"):
+            accounts.append((f"{name}@{tenant_id}", password, level))
+        elif suffix == tenant_id:
+            accounts.append((username, password, level))
+    return accounts
+
+
 def build_runtime(options: SimOptions) -> Runtime:
     """The whole simulator without HTTP: tests may drive it directly."""
     options.check()
     clock = SimClock(options.speed)
     local = LocalTime(options.timezone)
-    now = clock.now()
-    people = build_roster(options.agents, random.Random(f"roster-{options.seed}"))
-    cdrs = CdrStore()
-    world = World(
-        people,
-        rng=random.Random(f"world-{options.seed}"),
-        local=local,
-        domain=options.domain,
-        domain_id=make_uuid(random.Random(f"domain-{options.seed}")),
-        now=now,
-        cdrs=cdrs,
-        logged_in_ratio=options.logged_in_ratio,
-    )
-    rate = options.effective_rate()
-    if options.prefill:
-        traffic.prefill(
-            cdrs,
-            random.Random(f"prefill-{options.seed}"),
-            rate=rate,
-            start=local.midnight(now),
-            end=now,
-            people=people,
-            fmt=local.format,
+    single = options.tenants == 0
+
+    def build_center(tenant: Tenant) -> Center:
+        # The single tenant keeps the seeds it had before tenants; each tenant has its own.
+        salt = f"{options.seed}" if single and not rt.centers else f"{options.seed}-{tenant.tenant_id}"
+
+        def rng(name: str) -> random.Random:
+            return random.Random(f"{name}-{salt}")
+
+        now = clock.now()
+        people = build_roster(options.agents, rng("roster"))
+        rate = options.effective_rate()
+        backlog = None
+        if options.prefill:
+            backlog = functools.partial(traffic.prefill, rng("prefill"), rate=rate, start=local.midnight(now),
+                                        end=now, people=people, fmt=local.format)  # fmt: skip
+        world = World(
+            people,
+            rng=rng("world"),
+            local=local,
+            domain=tenant.domain,
+            domain_id=make_uuid(rng("domain")),
+            now=now,
+            cdrs=CdrStore(backlog),
+            logged_in_ratio=options.logged_in_ratio,
         )
-    calls = traffic.Traffic(world)
-    calls.set_rate(rate)
-    faults = options.faults()
-    return Runtime(
-        world=world,
-        traffic=calls,
+        calls = traffic.Traffic(world)
+        calls.set_rate(rate)
+        if single and not rt.centers:
+            logins = options.accounts
+        else:
+            logins = [*_accounts_for(options, tenant.tenant_id),
+                      (f"admin@{tenant.tenant_id}", tenant.admin["password"], "admin")]  # fmt: skip
+        return Center(
+            tenant=tenant,
+            world=world,
+            traffic=calls,
+            clock=clock,
+            faults=options.faults(),
+            stats=RequestStats(),
+            registry=HookRegistry(rng("hooks")),
+            accounts=[Account(u, p, lvl) for u, p, lvl in logins],
+            fault_rng=rng("faults"),
+            hook_rng=rng("hook-faults"),
+        )
+
+    rt = Runtime(
         clock=clock,
         local=local,
-        faults=faults,
-        stats=RequestStats(),
-        tokens=TokenBook(faults),
-        registry=HookRegistry(random.Random(f"hooks-{options.seed}")),
+        tokens=TokenBook(),
         tenants=TenantBook(random.Random(f"tenants-{options.seed}")),
-        accounts=[Account(u, p, lvl) for u, p, lvl in options.accounts],
-        api_key=options.api_key,
         secret_token=options.secret_token,
+        build_center=build_center,
     )
+    if single:
+        first = rt.tenants.create("sim", domain=options.domain, api_key=options.api_key)
+        assert first is not None
+        rt.add(build_center(first))
+    for index in range(1, options.tenants + 1):
+        tenant_id = f"t{index}"
+        made = rt.tenants.create(tenant_id, domain=f"{tenant_id}.{options.domain}",
+                                 api_key=f"{options.api_key}-{tenant_id}")  # fmt: skip
+        assert made is not None
+        rt.add(build_center(made))
+    return rt
 
 
 def create_sim_app(options: SimOptions, *, http_client: httpx.AsyncClient | None = None) -> Starlette:
-    """The lifespan runs the world's clock loop and the webhook sender.
+    """The lifespan runs each tenant's clock loop and webhook sender.
 
     Without the lifespan (httpx.ASGITransport) the world still moves on every request,
     but no webhook is sent.
@@ -145,30 +187,17 @@ def create_sim_app(options: SimOptions, *, http_client: httpx.AsyncClient | None
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = http_client or httpx.AsyncClient(timeout=options.hook_timeout)
-        rt.sender = HookSender(
-            rt.registry,
-            faults=rt.faults,
-            stats=rt.stats,
-            rng=random.Random(f"hook-faults-{options.seed}"),
-            client=client,
-        )
-        rt.sender.start()
-        loop = asyncio.create_task(rt.run())
+        rt.start(client)
         try:
             yield
         finally:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
-            await rt.sender.stop()
-            rt.sender = None
+            await rt.stop()
             if http_client is None:
                 await client.aclose()
 
-    fault_rng = random.Random(f"faults-{options.seed}")
     app = Starlette(
         routes=[*api.build_routes(rt), *control.build_routes(rt)],
-        middleware=[Middleware(FaultMiddleware, faults=rt.faults, stats=rt.stats, rng=fault_rng)],
+        middleware=[Middleware(FaultMiddleware, pick=rt.center_for)],
         lifespan=lifespan,
     )
     app.state.sim = rt

@@ -7,8 +7,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from wallboard.sim.faults import Faults
-
 _NAMESPACE = uuid.UUID("6f1c2b1e-5d3a-4c1e-9a57-3d2f1a0b9c11")
 
 
@@ -24,24 +22,30 @@ class Account:
 
 
 class TokenBook:
-    """Tokens expire on the real clock: clients compare `expired` with their own time."""
+    """Every tenant's tokens in one book, each token naming its tenant.
 
-    def __init__(self, faults: Faults) -> None:
-        self.faults = faults
-        self._expiry: dict[str, float] = {}
+    Tokens expire on the real clock: clients compare `expired` with their own time.
+    """
 
-    def issue(self) -> tuple[str, int]:
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[float, str]] = {}  # token -> (expiry, tenant id)
+        self._prune_at = 1000
+
+    def issue(self, tenant: str, lifetime: float) -> tuple[str, int]:
         now = time.time()
         # Forget dead tokens now and then so a long soak does not grow the book.
-        if len(self._expiry) > 1000:
-            self._expiry = {t: e for t, e in self._expiry.items() if e > now}
+        if len(self._tokens) > self._prune_at:
+            self._tokens = {t: v for t, v in self._tokens.items() if v[0] > now}
+            self._prune_at = max(1000, 2 * len(self._tokens))
         token = secrets.token_urlsafe(32)
-        expired = now + self.faults.token_lifetime
-        self._expiry[token] = expired
+        expired = now + lifetime
+        self._tokens[token] = (expired, tenant)
         return token, int(expired)
 
-    def valid(self, token: str) -> bool:
-        return self._expiry.get(token, 0.0) > time.time()
+    def owner(self, token: str) -> str | None:
+        """The tenant of a live token; None when unknown or expired."""
+        expiry, tenant = self._tokens.get(token, (0.0, ""))
+        return tenant if expiry > time.time() else None
 
-    def expire_all(self) -> None:
-        self._expiry.clear()
+    def expire(self, tenant: str) -> None:
+        self._tokens = {t: v for t, v in self._tokens.items() if v[1] != tenant}

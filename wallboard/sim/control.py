@@ -1,8 +1,12 @@
-"""The simulator's own control API under /_sim/ (never faulted): truth, faults, scripted calls."""
+"""The simulator's own control API under /_sim/ (never faulted): truth, faults, scripted calls.
+
+Each route acts on one tenant: `?tenant=ID`, or the default (first or only) one.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -12,7 +16,9 @@ from starlette.routing import Route
 
 from wallboard.sim import draws, views
 from wallboard.sim.cdrs import STATUSES
+from wallboard.sim.center import Center
 from wallboard.sim.runtime import Runtime
+from wallboard.sim.stats import RequestStats
 from wallboard.sim.world import ActionError
 
 
@@ -41,99 +47,125 @@ def _seconds(body: dict[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def build_routes(rt: Runtime) -> list[Route]:
-    async def get_faults(request: Request) -> Response:
-        return _json(rt.faults.to_json())
+TenantHandler = Callable[[Request, Center], Awaitable[Response]]
 
-    async def set_faults(request: Request) -> Response:
+
+def build_routes(rt: Runtime) -> list[Route]:
+    def tenant(handler: TenantHandler) -> Callable[[Request], Awaitable[Response]]:
+        """?tenant=ID picks the tenant; without it, the default (first or only) one."""
+
+        async def endpoint(request: Request) -> Response:
+            center = rt.center(request.query_params.get("tenant"))
+            if center is None:
+                return _error("no such tenant", 404)
+            return await handler(request, center)
+
+        return endpoint
+
+    async def get_faults(request: Request, center: Center) -> Response:
+        return _json(center.faults.to_json())
+
+    async def set_faults(request: Request, center: Center) -> Response:
         body = await _body(request)
         if body is None:
             return _error("body must be a JSON object")
         try:
-            rt.faults.update(body)
+            center.faults.update(body)
         except ValueError as error:
             return _error(str(error))
-        return _json(rt.faults.to_json())
+        return _json(center.faults.to_json())
 
-    async def outage(request: Request) -> Response:
+    async def outage(request: Request, center: Center) -> Response:
         body = await _body(request) or {}
         try:
             seconds = _seconds(body, "seconds")
         except ValueError as error:
             return _error(str(error))
-        rt.faults.start_outage(seconds or 0.0)
-        return _json(rt.faults.to_json())
+        center.faults.start_outage(seconds or 0.0)
+        return _json(center.faults.to_json())
 
-    async def truth(request: Request) -> Response:
-        rt.sync()
-        return _json(views.truth(rt.world))
+    async def truth(request: Request, center: Center) -> Response:
+        center.sync()
+        return _json(views.truth(center.world))
 
     async def stats(request: Request) -> Response:
-        return _json(rt.stats.to_json())
+        if request.query_params.get("tenant") == "all":
+            return _json(RequestStats.combined({c.id: c.stats for c in rt.centers.values()}))
+        center = rt.center(request.query_params.get("tenant"))
+        if center is None:
+            return _error("no such tenant", 404)
+        return _json(center.stats.to_json())
 
-    async def set_traffic(request: Request) -> Response:
+    async def tenants(request: Request) -> Response:
+        return _json({"data": [{"id": c.id, "domain": c.world.domain, "api_key": c.api_key,
+                                "enabled": c.enabled, "agents": len(c.world.agents)}
+                               for c in rt.centers.values()]})  # fmt: skip
+
+    async def set_traffic(request: Request, center: Center) -> Response:
         body = await _body(request) or {}
         rate = body.get("rate")
         if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
             return _error("rate must be a number of calls per minute >= 0")
-        rt.sync()
-        rt.traffic.set_rate(float(rate))
-        rt.flush()
-        return _json({"rate": rt.traffic.rate})
+        center.sync()
+        center.traffic.set_rate(float(rate))
+        center.flush()
+        return _json({"rate": center.traffic.rate})
 
-    async def script_call(request: Request) -> Response:
+    async def script_call(request: Request, center: Center) -> Response:
         body = await _body(request)
         if body is None:
             return _error("body must be a JSON object")
         try:
-            return _start_scripted(rt, body)
+            return _start_scripted(center, body)
         except ValueError as error:
             return _error(str(error))
         except ActionError as error:
             return _error(error.code, 409, message=error.message)
 
-    async def move_call(request: Request) -> Response:
-        rt.sync()
+    async def move_call(request: Request, center: Center) -> Response:
+        center.sync()
         call_id, move = request.path_params["call_id"], request.path_params["move"]
         if move not in ("answer", "hangup"):
             return _error("unknown move", 404)
-        done = rt.world.answer(call_id) if move == "answer" else rt.world.hangup(call_id)
-        rt.flush()
+        done = center.world.answer(call_id) if move == "answer" else center.world.hangup(call_id)
+        center.flush()
         if not done:
             return _error("CALL_NOT_FOUND", 404)
         return _json({"ok": True})
 
-    async def agent_login(request: Request) -> Response:
+    async def agent_login(request: Request, center: Center) -> Response:
         ext, move = request.path_params["ext"], request.path_params["move"]
-        if ext not in rt.world.agents or move not in ("login", "logout"):
+        world = center.world
+        if ext not in world.agents or move not in ("login", "logout"):
             return _error("no such agent or move", 404)
-        rt.sync()
+        center.sync()
         if move == "login":
-            rt.world.login(ext)
+            world.login(ext)
         else:
-            rt.world.logout(ext)
-        rt.flush()
-        return _json({"ext": ext, "state": rt.world.agents[ext].state})
+            world.logout(ext)
+        center.flush()
+        return _json({"ext": ext, "state": world.agents[ext].state})
 
-    async def expire_tokens(request: Request) -> Response:
-        rt.tokens.expire_all()
+    async def expire_tokens(request: Request, center: Center) -> Response:
+        rt.tokens.expire(center.id)
         return _json({"expired": True})
 
     return [
-        Route("/_sim/faults", get_faults, methods=["GET"]),
-        Route("/_sim/faults", set_faults, methods=["POST"]),
-        Route("/_sim/outage", outage, methods=["POST"]),
-        Route("/_sim/truth", truth, methods=["GET"]),
+        Route("/_sim/faults", tenant(get_faults), methods=["GET"]),
+        Route("/_sim/faults", tenant(set_faults), methods=["POST"]),
+        Route("/_sim/outage", tenant(outage), methods=["POST"]),
+        Route("/_sim/truth", tenant(truth), methods=["GET"]),
         Route("/_sim/stats", stats, methods=["GET"]),
-        Route("/_sim/traffic", set_traffic, methods=["POST"]),
-        Route("/_sim/calls", script_call, methods=["POST"]),
-        Route("/_sim/calls/{call_id}/{move}", move_call, methods=["POST"]),
-        Route("/_sim/agents/{ext}/{move}", agent_login, methods=["POST"]),
-        Route("/_sim/tokens/expire", expire_tokens, methods=["POST"]),
+        Route("/_sim/tenants", tenants, methods=["GET"]),
+        Route("/_sim/traffic", tenant(set_traffic), methods=["POST"]),
+        Route("/_sim/calls", tenant(script_call), methods=["POST"]),
+        Route("/_sim/calls/{call_id}/{move}", tenant(move_call), methods=["POST"]),
+        Route("/_sim/agents/{ext}/{move}", tenant(agent_login), methods=["POST"]),
+        Route("/_sim/tokens/expire", tenant(expire_tokens), methods=["POST"]),
     ]
 
 
-def _start_scripted(rt: Runtime, body: dict[str, Any]) -> Response:
+def _start_scripted(center: Center, body: dict[str, Any]) -> Response:
     direction = body.get("direction", "inbound")
     exts = body.get("exts")
     if direction not in ("inbound", "outbound"):
@@ -153,11 +185,11 @@ def _start_scripted(rt: Runtime, body: dict[str, Any]) -> Response:
     if outcome is not None and outcome not in STATUSES:
         raise ValueError(f"outcome must be one of {', '.join(STATUSES)}")
     ring, talk = _seconds(body, "ring_seconds"), _seconds(body, "talk_seconds")
-    rt.sync()
+    center.sync()
     for ext in exts:
-        rt.world.check_free(ext)
+        center.world.check_free(ext)
     if direction == "inbound":
-        flow = rt.world.start_inbound(
+        flow = center.world.start_inbound(
             exts=exts,
             number=number,
             hotline=hotline,
@@ -169,7 +201,7 @@ def _start_scripted(rt: Runtime, body: dict[str, Any]) -> Response:
             manual=talk is None,
         )
     else:
-        flow = rt.world.start_outbound(
+        flow = center.world.start_outbound(
             ext=exts[0],
             number=number,
             hotline=hotline,
@@ -180,5 +212,5 @@ def _start_scripted(rt: Runtime, body: dict[str, Any]) -> Response:
             manual=talk is None,
         )
     legs = [{"ext": leg.ext, "call_id": leg.call_id} for leg in flow.legs]
-    rt.flush()
+    center.flush()
     return _json({"flow_id": flow.flow_id, "legs": legs})

@@ -10,11 +10,12 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wallboard.sim.stats import RequestStats
 
@@ -68,42 +69,79 @@ class Faults:
         return data
 
 
-class FaultMiddleware:
-    """Counts every request, then spoils /v1 answers as `faults` says."""
+class Target(Protocol):
+    """Whose faults apply to a request, and who counts it: its tenant."""
 
-    def __init__(self, app: ASGIApp, *, faults: Faults, stats: RequestStats, rng: random.Random) -> None:
+    faults: Faults
+    stats: RequestStats
+    fault_rng: random.Random
+
+
+# The login routes name their tenant in the body (api_key, username), not in a bearer.
+BODY_ROUTES = ("/v1/auth", "/v1/auth/token")
+Pick = Callable[[Scope, bytes], Target]
+
+
+class FaultMiddleware:
+    """Counts every request, then spoils /v1 answers as the faults of its tenant say."""
+
+    def __init__(self, app: ASGIApp, *, pick: Pick) -> None:
         self.app = app
-        self.faults = faults
-        self.stats = stats
-        self.rng = rng
+        self.pick = pick
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        self.stats.count(scope["method"], path)
+        body = b""
+        if scope["method"] == "POST" and path in BODY_ROUTES:
+            body, receive = await _read_body(receive)
+        target = self.pick(scope, body)
+        target.stats.count(scope["method"], path)
         if not path.startswith("/v1"):
             await self.app(scope, receive, send)
             return
-        faults = self.faults
+        faults = target.faults
         if faults.outage_left() > 0:
-            body = {"status": "fail", "error": "SERVICE_UNAVAILABLE", "message": "outage"}
-            await _answer(send, 503, orjson.dumps(body))
+            outage = {"status": "fail", "error": "SERVICE_UNAVAILABLE", "message": "outage"}
+            await _answer(send, 503, orjson.dumps(outage))
             return
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)
-        roll = self.rng.random()
+        roll = target.fault_rng.random()
         if roll < faults.timeout_rate:
             await asyncio.sleep(faults.timeout_seconds)
         elif roll < faults.timeout_rate + faults.error_rate:
-            body = {"status": "fail", "error": "INTERNAL_SERVER_ERROR"}
-            await _answer(send, 500, orjson.dumps(body))
+            error = {"status": "fail", "error": "INTERNAL_SERVER_ERROR"}
+            await _answer(send, 500, orjson.dumps(error))
             return
         elif roll < faults.timeout_rate + faults.error_rate + faults.garbage_rate:
-            await _answer(send, 200, self.rng.choice(_GARBAGE))
+            await _answer(send, 200, target.fault_rng.choice(_GARBAGE))
             return
         await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a `receive` that hands it to the app again."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body, replayed = b"".join(chunks), False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

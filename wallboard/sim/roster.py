@@ -69,23 +69,25 @@ def build_roster(agents: int, rng: random.Random) -> list[Person]:
         )
     ]
     for index in range(agents):
-        ext = str(FIRST_EXT + index)
-        family, middle, given = rng.choice(_FAMILY), rng.choice(_MIDDLE), rng.choice(_GIVEN)
-        username = f"{ascii_fold(given).lower()}.{ascii_fold(family).lower()}{ext}"
-        if rng.random() < 0.8:
-            ip = f"10.{index // 60000 + 10}.{index // 250 % 240}.{index % 250 + 2}"
-        else:
-            ip = f"113.161.{rng.randrange(1, 255)}.{rng.randrange(2, 255)}"
-        people.append(
-            Person(
-                ext=ext,
-                name=f"{family} {middle} {given}",
-                username=username,
-                user_agent=rng.choice(_USER_AGENTS),
-                ip=ip,
-                user_id=make_uuid(rng),
-                extension_id=make_uuid(rng),
-                group=index // GROUP_SIZE,
-            )
-        )
+        people.append(make_person(str(FIRST_EXT + index), index, rng))
     return people
+
+
+def make_person(ext: str, index: int, rng: random.Random) -> Person:
+    """The `index`-th agent of a roster (its team is index // GROUP_SIZE)."""
+    family, middle, given = rng.choice(_FAMILY), rng.choice(_MIDDLE), rng.choice(_GIVEN)
+    username = f"{ascii_fold(given).lower()}.{ascii_fold(family).lower()}{ext}"
+    if rng.random() < 0.8:
+        ip = f"10.{index // 60000 + 10}.{index // 250 % 240}.{index % 250 + 2}"
+    else:
+        ip = f"113.161.{rng.randrange(1, 255)}.{rng.randrange(2, 255)}"
+    return Person(
+        ext=ext,
+        name=f"{family} {middle} {given}",
+        username=username,
+        user_agent=rng.choice(_USER_AGENTS),
+        ip=ip,
+        user_id=make_uuid(rng),
+        extension_id=make_uuid(rng),
+        group=index // GROUP_SIZE,
+    )

@@ -1,93 +1,155 @@
-"""Everything a running simulator holds, and the loop that moves its world in (sim) time."""
+"""Everything a running simulator holds: its tenants' call centers, one clock, one token book.
+
+Without --tenants there is one Center, and the attributes below that name a world,
+traffic, faults or a sender are that Center's, as they were before tenants.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
 import orjson
+from starlette.types import Scope
 
-from wallboard.sim import views
 from wallboard.sim.auth import Account, TokenBook
 from wallboard.sim.cdrs import CdrStore
+from wallboard.sim.center import Center
 from wallboard.sim.clock import LocalTime, SimClock
 from wallboard.sim.faults import Faults
 from wallboard.sim.hooks import HookRegistry, HookSender
 from wallboard.sim.stats import RequestStats
-from wallboard.sim.tenants import TenantBook
+from wallboard.sim.tenants import Tenant, TenantBook
 from wallboard.sim.traffic import Traffic
 from wallboard.sim.world import World
-
-MAX_IDLE_WAIT = 1.0  # real seconds; the loop also wakes at once after any action
 
 
 @dataclass
 class Runtime:
-    world: World
-    traffic: Traffic
     clock: SimClock
     local: LocalTime
-    faults: Faults
-    stats: RequestStats
     tokens: TokenBook
-    registry: HookRegistry
-    tenants: TenantBook
-    accounts: list[Account]
-    api_key: str
+    tenants: TenantBook  # every tenant the secret token can see, the live ones included
     secret_token: str
-    sender: HookSender | None = None
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _pickups: dict[str, asyncio.Future[None]] = field(default_factory=dict)
-    _monitor_cache: tuple[int, bytes] = (-1, b"")
+    build_center: Callable[[Tenant], Center]  # a new tenant's world, as the options say
+    centers: dict[str, Center] = field(default_factory=dict)  # in creation order; the first is the default
+    _by_key: dict[str, Center] = field(default_factory=dict)
+    _by_login: dict[str, tuple[Center, Account]] = field(default_factory=dict)
+    _client: httpx.AsyncClient | None = None
 
-    def __post_init__(self) -> None:
-        self.world.on_pickup = self._picked_up
+    # -- tenants -----------------------------------------------------------------------
+
+    def add(self, center: Center) -> Center:
+        self.centers[center.id] = center
+        self._by_key[center.api_key] = center
+        for account in center.accounts:
+            self._by_login[account.username] = (center, account)
+        if self._client is not None:
+            center.start(self._client)
+        return center
+
+    def create_tenant(self, tenant_id: str) -> Center | None:
+        """A new live tenant (POST /v1/tenant); None when the id is taken."""
+        tenant = self.tenants.create(tenant_id)
+        return None if tenant is None else self.add(self.build_center(tenant))
+
+    def center(self, tenant_id: str | None = None) -> Center | None:
+        """A tenant by id; the default (first) one for None or ""."""
+        if not tenant_id:
+            return self.default
+        return self.centers.get(tenant_id)
+
+    def by_api_key(self, api_key: str) -> Center | None:
+        return self._by_key.get(api_key)
+
+    def by_login(self, username: str) -> tuple[Center, Account] | None:
+        return self._by_login.get(username)
+
+    def by_token(self, token: str) -> Center | None:
+        owner = self.tokens.owner(token)
+        return None if owner is None else self.centers.get(owner)
+
+    def center_for(self, scope: Scope, body: bytes) -> Center:
+        """Whose request this is, for its faults and counts: the tenant named by ?tenant= on
+        /_sim/, by the api_key or username of a login, or by the bearer; else the default."""
+        found: Center | None = None
+        if scope["path"].startswith("/_sim"):
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            found = self.center((query.get("tenant") or [""])[0])
+        elif body:
+            data: Any = None
+            with contextlib.suppress(orjson.JSONDecodeError):
+                data = orjson.loads(body)
+            if isinstance(data, dict):
+                if isinstance(key := data.get("api_key"), str):
+                    found = self.by_api_key(key)
+                elif isinstance(name := data.get("username"), str):
+                    login = self.by_login(name)
+                    found = login[0] if login else None
+        else:
+            for header, value in scope["headers"]:
+                if header == b"authorization":
+                    scheme, _, token = value.decode("latin-1").partition(" ")
+                    if scheme.lower() == "bearer":
+                        found = self.by_token(token.strip())
+                    break
+        return found or self.default
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+        for center in self.centers.values():
+            center.start(client)
+
+    async def stop(self) -> None:
+        self._client = None
+        await asyncio.gather(*(center.stop() for center in self.centers.values()))
+
+    # -- the default tenant, under the names it had before tenants ----------------------
+
+    @property
+    def default(self) -> Center:
+        return next(iter(self.centers.values()))
+
+    @property
+    def world(self) -> World:
+        return self.default.world
+
+    @property
+    def traffic(self) -> Traffic:
+        return self.default.traffic
+
+    @property
+    def faults(self) -> Faults:
+        return self.default.faults
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.default.stats
+
+    @property
+    def registry(self) -> HookRegistry:
+        return self.default.registry
+
+    @property
+    def sender(self) -> HookSender | None:
+        return self.default.sender
 
     @property
     def cdrs(self) -> CdrStore:
-        return self.world.cdrs
+        return self.default.cdrs
 
     def sync(self) -> None:
-        """Bring the world up to the current sim time and send what it said."""
-        self.world.advance(self.clock.now())
-        self.flush()
+        self.default.sync()
 
     def flush(self) -> None:
-        hooks = self.world.take_hooks()
-        if self.sender is not None and hooks:
-            self.sender.submit(hooks)
-        self._wake.set()  # an action may have scheduled a step sooner than the loop's sleep
-
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            self.sync()
-            self._wake.clear()
-            due = self.world.next_due()
-            wait = MAX_IDLE_WAIT
-            if due is not None:
-                wait = min(wait, max(0.0, self.clock.real_seconds(due - self.clock.now())))
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
+        self.default.flush()
 
     def monitor_body(self) -> bytes:
-        """Encoded once per world change: 5,000 agents cost a few ms to build."""
-        version, body = self._monitor_cache
-        if version != self.world.version:
-            rows = views.monitor_rows(self.world)
-            body = orjson.dumps({"data": rows, "total": len(rows)})
-            self._monitor_cache = (self.world.version, body)
-        return body
-
-    def wait_pickup(self, flow_id: str) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pickups[flow_id] = future
-        return future
-
-    def _picked_up(self, flow_id: str) -> None:
-        future = self._pickups.pop(flow_id, None)
-        if future is not None and not future.done():
-            future.set_result(None)
+        return self.default.monitor_body()

@@ -27,3 +27,20 @@ class RequestStats:
             "total": sum(self.requests.values()),
             "hooks": dict(self.hooks),
         }
+
+    @staticmethod
+    def combined(per_tenant: dict[str, RequestStats]) -> dict[str, Any]:
+        """Every tenant's counts added up, and each tenant's total (GET /_sim/stats?tenant=all)."""
+        requests: Counter[str] = Counter()
+        hooks: Counter[str] = Counter()
+        for stats in per_tenant.values():
+            requests.update(stats.requests)
+            hooks.update(stats.hooks)
+        since = min((s.started for s in per_tenant.values()), default=time.time())
+        return {
+            "since": round(since * 1000),
+            "requests": dict(requests),
+            "total": sum(requests.values()),
+            "hooks": dict(hooks),
+            "tenants": {tenant: sum(s.requests.values()) for tenant, s in per_tenant.items()},
+        }

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from wallboard.sim import draws
-from wallboard.sim.cdrs import CdrStore, make_cdr
-from wallboard.sim.roster import Person, make_uuid
+from wallboard.sim.cdrs import Cdr, make_cdr
+from wallboard.sim.roster import Person, make_person, make_uuid
 from wallboard.sim.world import Agent, World
 
 MAX_PREFILL = 20_000  # today's backlog is capped so that start-up stays fast and small
@@ -42,6 +42,18 @@ class Traffic:
         for agent in self._workers:
             mean = 1800.0 if agent.logged_in else 240.0
             self.world.schedule(self.rng.expovariate(1 / mean), self._toggle, agent, self._epoch)
+
+    def add_extension(self, ext: str) -> Agent:
+        """A new extension (the tenant API's): logged out, then in the churn like the others."""
+        person = make_person(ext, len(self._workers), self.rng)
+        agent = self.world.add_agent(person, logged_in=False)
+        self._workers.append(agent)
+        while len(self._groups) <= person.group:
+            self._groups.append([])
+        self._groups[person.group].append(agent)
+        if self.rate > 0:
+            self.world.schedule(self.rng.expovariate(1 / 240.0), self._toggle, agent, self._epoch)
+        return agent
 
     def _arrive(self, epoch: int) -> None:
         if epoch != self._epoch:
@@ -135,7 +147,6 @@ class Traffic:
 
 
 def prefill(
-    store: CdrStore,
     rng: random.Random,
     *,
     rate: float,
@@ -143,13 +154,12 @@ def prefill(
     end: float,
     people: Sequence[Person],
     fmt: Callable[[float], str],
-) -> int:
+) -> Iterator[Cdr]:
     """Records for [start, end) at `rate` calls/min (capped), with no live state and no webhooks."""
     agents = [p for p in people if p.group >= 0]
     if rate <= 0 or not agents or end <= start:
-        return 0
+        return
     per_second = min(rate / 60.0, MAX_PREFILL / (end - start))
-    made = 0
     moment = start + rng.expovariate(per_second)
     while moment < end - 1:
         inbound = rng.random() < INBOUND_SHARE
@@ -164,23 +174,19 @@ def prefill(
         flow_id = make_uuid(rng)
         number = draws.phone_number(rng)
         hotline = draws.HOTLINES[person.group % len(draws.HOTLINES)]
-        store.add(
-            make_cdr(
-                flow_id=draws.cdr_id(rng, flow_id),
-                sip_call_id=draws.sip_call_id(rng),
-                direction="inbound" if inbound else "outbound",
-                extension=person.ext,
-                from_number=number if inbound else hotline,
-                to_number=hotline if inbound else number,
-                receive_dest=f"ringgroup-{6000 + person.group}" if inbound else "",
-                started=moment,
-                answered=answered,
-                ended=ended,
-                status=status,
-                cause=draws.cause_for(rng, status),
-                fmt=fmt,
-            )
+        yield make_cdr(
+            flow_id=draws.cdr_id(rng, flow_id),
+            sip_call_id=draws.sip_call_id(rng),
+            direction="inbound" if inbound else "outbound",
+            extension=person.ext,
+            from_number=number if inbound else hotline,
+            to_number=hotline if inbound else number,
+            receive_dest=f"ringgroup-{6000 + person.group}" if inbound else "",
+            started=moment,
+            answered=answered,
+            ended=ended,
+            status=status,
+            cause=draws.cause_for(rng, status),
+            fmt=fmt,
         )
-        made += 1
         moment += rng.expovariate(per_second)
-    return made

@@ -325,6 +325,13 @@ class World:
         self.schedule(SPY_RING_SECONDS, self._spy_joins, spy)
         return spy
 
+    def add_agent(self, person: Person, *, logged_in: bool) -> Agent:
+        """An extension created at run time (the tenant API's POST .../extension)."""
+        agent = Agent(person, logged_in, self.now)
+        self.agents[person.ext] = agent
+        self.version += 1
+        return agent
+
     def login(self, ext: str) -> None:
         agent = self.agents[ext]
         if not agent.logged_in:
