@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,15 +104,39 @@ KEYS: dict[str, tuple[Key, ...]] = {
     ),
     "storage": (
         Key("path", str, "var/wallboard.db", "SQLite file: audit log and what must survive a restart."),
+        Key("database_url", str, "",
+            "PostgreSQL URL shared by every process (required with cluster.redis_url); empty: SQLite at path.",
+            secret=True),
+    ),
+    "cluster": (
+        Key("redis_url", str, "",
+            "Empty: one process, nothing outside it; redis://host:6379/0: several processes share one state.",
+            secret=True),
+        Key("node_id", str, "", "This process's name in the cluster; empty: <hostname>:<pid>."),
+        Key("lease_seconds", float, 5.0, "A leader that cannot renew its lease for this long is no longer the leader."),
+    ),
+    "provider": (
+        Key("tokens", list, [], "Read-only tokens for the provider view over all tenants: /provider?token=...",
+            secret=True),
+        Key("secret_token", str, "", "The PBX's SECRET_TOKEN, only for `wallboard tenants create`.", secret=True),
     ),
 }
+# [[tenants]]: one table per tenant, with these keys and any [display] key.
+TENANT_KEYS: tuple[Key, ...] = (
+    Key("id", str, "", "[a-z0-9-]{1,32}; used in URLs (/t/{id}/) and in every key, stream and log line."),
+    Key("name", str, "", "The tenant's name, shown to the provider."),
+    Key("api_key", str, "", "Its PBX API key; better api_key_file or WALLBOARD_TENANT_<ID>_API_KEY.", secret=True),
+    Key("api_key_file", str, "", "A file holding its PBX API key."),
+    Key("kiosk_tokens", list, [], "Read-only tokens for its TVs: /t/{id}/kiosk?token=...", secret=True),
+)
+TENANT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 
 
 def _section_class(name: str) -> type:
     return {
         "server": ServerSettings, "pbx": PbxSettings, "poll": PollSettings,
         "webhook": WebhookSettings, "auth": AuthSettings, "display": DisplaySettings,
-        "storage": StorageSettings,
+        "storage": StorageSettings, "cluster": ClusterSettings, "provider": ProviderSettings,
     }[name]
 
 
@@ -180,6 +205,31 @@ class DisplaySettings:
 @dataclass(frozen=True)
 class StorageSettings:
     path: str
+    database_url: str
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    redis_url: str
+    node_id: str
+    lease_seconds: float
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    tokens: list[str]
+    secret_token: str
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """One tenant of `[[tenants]]`: its PBX account, TVs and display."""
+
+    id: str
+    name: str
+    api_key: str = field(repr=False)
+    kiosk_tokens: list[str] = field(repr=False)
+    display: DisplaySettings
 
 
 @dataclass(frozen=True)
@@ -191,6 +241,9 @@ class Settings:
     auth: AuthSettings
     display: DisplaySettings
     storage: StorageSettings
+    cluster: ClusterSettings
+    provider: ProviderSettings
+    tenants: tuple[TenantSettings, ...] = ()
     source: str = field(default="defaults", compare=False)
 
     def secrets(self) -> list[str]:
@@ -202,12 +255,25 @@ class Settings:
                     continue
                 value = getattr(getattr(self, section), key.name)
                 out.extend(v for v in (value if isinstance(value, list) else [value]) if v)
+        for tenant in self.tenants:
+            out.extend(v for v in (tenant.api_key, *tenant.kiosk_tokens) if v)
         return out
 
-    def with_values(self, **sections: Mapping[str, Any]) -> Settings:
-        """A copy with some keys replaced, checked like a file (for tests and `demo`)."""
-        raw = {s: {k.name: getattr(getattr(self, s), k.name) for k in KEYS[s]} for s in KEYS}
+    def for_tenant(self, tenant: TenantSettings) -> Settings:
+        """The settings one tenant's parts run with: its PBX key, TVs and display."""
+        return replace(self, pbx=replace(self.pbx, api_key=tenant.api_key),
+                       auth=replace(self.auth, kiosk_tokens=list(tenant.kiosk_tokens)),
+                       display=tenant.display, tenants=())
+
+    def with_values(self, **sections: Any) -> Settings:
+        """A copy with some keys replaced, checked like a file (for tests and `demo`);
+        `tenants=[{...}, ...]` replaces the tenants."""
+        raw: dict[str, Any] = {s: {k.name: getattr(getattr(self, s), k.name) for k in KEYS[s]} for s in KEYS}
+        raw["tenants"] = [_tenant_raw(t) for t in self.tenants]
         for section, values in sections.items():
+            if section == "tenants":
+                raw["tenants"] = [dict(t) for t in values]
+                continue
             if section not in KEYS:
                 raise ConfigError(f"unknown config section [{section}]")
             raw[section].update(values)
@@ -302,6 +368,11 @@ def _check_secrets(raw: dict[str, dict[str, Any]]) -> None:
                 f"{MIN_SECRET_LENGTH}; set a longer one (e.g. `openssl rand -hex 24`) or leave it "
                 "empty to have one generated"
             )
+    for tenant in raw.get("tenants", []):
+        tokens = tenant.get("kiosk_tokens", []) if isinstance(tenant, dict) else []
+        if isinstance(tokens, list) and any(isinstance(t, str) and 0 < len(t) < MIN_SECRET_LENGTH for t in tokens):
+            raise ConfigError(f"[[tenants]] {tenant.get('id')}: kiosk_tokens holds a token shorter than "
+                              f"{MIN_SECRET_LENGTH} characters; make each at least that long")
     short = sum(1 for token in raw["auth"]["kiosk_tokens"] if token and len(token) < MIN_SECRET_LENGTH)
     if short:
         raise ConfigError(
@@ -310,10 +381,51 @@ def _check_secrets(raw: dict[str, dict[str, Any]]) -> None:
         )
 
 
-def _build(raw: dict[str, dict[str, Any]], source: str) -> Settings:
+def _build(raw: dict[str, Any], source: str) -> Settings:
     _check(raw)
     sections = {s: _section_class(s)(**raw[s]) for s in KEYS}
-    return Settings(**sections, source=source)
+    tenants = tuple(_tenant(t, raw["display"]) for t in raw.get("tenants", []))
+    seen: set[str] = set()
+    for tenant in tenants:
+        if tenant.id in seen:
+            raise ConfigError(f"[[tenants]] id {tenant.id!r} appears twice; each tenant needs its own id")
+        seen.add(tenant.id)
+    if raw["cluster"]["redis_url"] and not raw["storage"]["database_url"]:
+        raise ConfigError("[storage] database_url must be set when [cluster] redis_url is: every process "
+                          "shares the audit log and sessions' database")
+    return Settings(**sections, tenants=tenants, source=source)
+
+
+def _tenant_raw(tenant: TenantSettings) -> dict[str, Any]:
+    return {"id": tenant.id, "name": tenant.name, "api_key": tenant.api_key,
+            "kiosk_tokens": list(tenant.kiosk_tokens),
+            **{k.name: getattr(tenant.display, k.name) for k in KEYS["display"]}}
+
+
+def _tenant(values: Mapping[str, Any], display: Mapping[str, Any]) -> TenantSettings:
+    """One [[tenants]] table, checked; [display] keys it leaves out come from [display]."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("[[tenants]] must be tables of keys")
+    tenant_id = values.get("id")
+    if not isinstance(tenant_id, str) or not TENANT_ID.match(tenant_id):
+        raise ConfigError(f"[[tenants]] id must be 1 to 32 of a-z, 0-9 and '-', not {tenant_id!r}")
+    where = f"[[tenants]] {tenant_id}:"
+    known = {k.name: k for k in (*TENANT_KEYS, *KEYS["display"])}
+    checked: dict[str, Any] = {k.name: k.default for k in TENANT_KEYS}
+    shown = dict(display)
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(f"unknown config key {where} {name}")
+        checked_value = _coerce(f"{where} {name}", known[name], value)
+        (shown if name in shown else checked)[name] = checked_value
+    api_key = checked["api_key"]
+    if checked["api_key_file"]:
+        try:
+            api_key = Path(checked["api_key_file"]).read_text(encoding="utf-8").strip()
+        except OSError:
+            raise ConfigError(f"{where} api_key_file names {checked['api_key_file']!r}, which cannot be read") from None
+    return TenantSettings(id=tenant_id, name=checked["name"] or tenant_id, api_key=api_key,
+                          kiosk_tokens=list(checked["kiosk_tokens"]), display=DisplaySettings(**shown))
 
 
 def defaults() -> Settings:
@@ -324,7 +436,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
                   env: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the file, then the environment; raise ConfigError on any mistake."""
     env = os.environ if env is None else env
-    raw = {s: {k.name: k.default for k in keys} for s, keys in KEYS.items()}
+    raw: dict[str, Any] = {s: {k.name: k.default for k in keys} for s, keys in KEYS.items()}
     chosen = path or env.get("WALLBOARD_CONFIG") or ("config.toml" if Path("config.toml").is_file() else None)
     source = "defaults"
     if chosen:
@@ -339,6 +451,11 @@ def load_settings(path: str | os.PathLike[str] | None = None,
             raise ConfigError(f"config file {str(file)!r} cannot be read: {e.strerror}") from None
         source = str(file)
         for section, values in data.items():
+            if section == "tenants":
+                if not isinstance(values, list):
+                    raise ConfigError(f"[[tenants]] in {file} must be an array of tables ([[tenants]], not [tenants])")
+                raw["tenants"] = values
+                continue
             if section not in KEYS:
                 raise ConfigError(f"unknown config section [{section}] in {file}; known: {', '.join(KEYS)}")
             if not isinstance(values, dict):
@@ -361,6 +478,13 @@ def load_settings(path: str | os.PathLike[str] | None = None,
                 raw[section][key.name] = _parse_env(f"{var}_FILE (for [{section}] {key.name})", key, text)
             elif var in env:
                 raw[section][key.name] = _parse_env(where, key, env[var])
+    for tenant in raw.get("tenants", []):
+        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
+            var = f"WALLBOARD_TENANT_{tenant['id'].upper().replace('-', '_')}_API_KEY"
+            if f"{var}_FILE" in env:
+                tenant["api_key_file"] = env[f"{var}_FILE"]
+            elif var in env:
+                tenant["api_key"] = env[var]
     _check_secrets(raw)
     return _build(raw, source)
 
