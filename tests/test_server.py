@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -193,6 +194,22 @@ async def test_a_stalled_screen_is_cut_off_on_the_asgi_path_while_a_normal_one_k
             assert (await asyncio.wait_for(stalled.message(), 5))[0]["seq"] == board.seq
             await until(lambda: not cut.clogged, 5, "the screen flowing again")
         stalled.close()
+
+
+@pytest.mark.parametrize(("ws", "said"), [
+    ("websockets-sansio", "screens: direct line active (uvicorn "),
+    ("wsproto", "screens: direct line inactive, frames go through the ASGI send (server protocol WSProtocol)"),
+])
+async def test_the_first_screen_says_once_which_path_the_screens_are_on(
+        ws: str, said: str, caplog: pytest.LogCaptureFixture) -> None:
+    board = Board()
+    caplog.set_level(logging.INFO, "wallboard.server")
+    async with serving(board.app(), ws=ws, ws_ping_interval=None) as url:
+        for _ in range(2):
+            async with websockets.connect(url.replace("http", "ws") + "/ws", max_size=None) as screen:
+                assert orjson.loads(await screen.recv())["type"] == "snapshot"
+    told = [r.getMessage() for r in caplog.records if r.name == "wallboard.server"]
+    assert len(told) == 1 and told[0].startswith(said), told
 
 
 def test_a_screen_built_without_a_line_is_on_the_plain_path() -> None:

@@ -183,23 +183,24 @@ class RawSendMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            line: Line | None = DirectLine.find(send)
+            server_send = send
+            line: Line | None = DirectLine.find(server_send)
             if line is None:
                 line = AsgiLine()
-                send = line.metered(send)
+                send = line.metered(server_send)
             scope[LINE_KEY] = line
             if not self._told:
                 self._told = True
-                self._tell(line, send)
+                self._tell(line, server_send)
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _tell(line: Line, send: Send) -> None:
+    def _tell(line: Line, server_send: Send) -> None:
         if isinstance(line, DirectLine):
             log.info("screens: direct line active (uvicorn %s, %s)", uvicorn.__version__, WS_PROTOCOL)
         else:
             log.info("screens: direct line inactive, frames go through the ASGI send (server protocol %s)",
-                     type(getattr(send, "__self__", None)).__name__)
+                     type(getattr(server_send, "__self__", None)).__name__)
 
 
 def line_of(scope: Scope) -> Line:
