@@ -73,7 +73,7 @@ async def test_failover_within_the_lease_after_the_leader_stops_renewing(client:
         await asyncio.wait_for(new.won.wait(), LEASE + 1)
         took = time.monotonic() - stopped
         print(f"\nfailover after the leader stopped renewing: {took * 1000:.0f} ms (lease {LEASE * 1000:.0f} ms)")
-        assert took <= LEASE + 0.2
+        assert took <= LEASE + 0.3
         assert new.fence == (fence or 0) + 1
 
 
@@ -104,7 +104,7 @@ async def test_redis_down_the_leader_steps_down_by_its_own_clock(redis_srv: Redi
         redis_srv.kill()
         down = time.monotonic()
         await asyncio.wait_for(a.lost.wait(), LEASE + 0.5)
-        assert time.monotonic() - down <= LEASE + 0.1
+        assert time.monotonic() - down <= LEASE + 0.3
         redis_srv.start()  # back (empty): it leads again, with a new fence line
         await asyncio.wait_for(a.won.wait(), 5)
         assert a.fence == 1

@@ -43,7 +43,8 @@ DOWN = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 # KEYS: lease, meta, patches, snapshot, intake.
 # ARGV: token, fence, epoch, seq, maxlen, n_fields, n_parts, n_acks, group,
-#       then n_fields (audience, payload) pairs, n_parts (part, bytes) pairs, n_acks intake ids.
+#       then n_fields (field, payload) pairs (one per audience, and 'x' for the engine's own),
+#       n_parts (part, bytes) pairs, n_acks intake ids.
 # n_fields = 0: no patch, only the snapshot (and acks) at (epoch, seq).
 # -> {'ok', pos} | {'dup', pos} (this very write was done already: a retry) |
 #    {'fenced', holder} (the lease is not `token`) | {'gap', last seq of the line}
@@ -167,7 +168,7 @@ class Snapshot:
 def decode_entry(fields: Mapping[bytes, bytes]) -> Published:
     payloads: dict[Audience, bytes] = {}
     for name, value in fields.items():
-        if name not in (b"e", b"s", b"f"):
+        if name not in (b"e", b"s", b"f", b"x"):
             with contextlib.suppress(ValueError):  # an audience this version does not know
                 payloads[Audience(name.decode())] = value
     return Published(fields[b"e"].decode(), int(fields[b"s"]), payloads)
@@ -215,9 +216,15 @@ class RedisBus:
     # -- writing (the leader) --
 
     async def publish(self, item: Published, *, snapshot: Mapping[str, bytes] | None = None,
-                      acks: Iterable[str | bytes] = ()) -> None:
-        """Write `item` (with the snapshot at its seq, and acknowledging intake `acks`) in one script."""
-        await self._write(item.epoch, item.seq, [(a.value, p) for a, p in item.payloads.items()], snapshot, acks)
+                      acks: Iterable[str | bytes] = (), internal: bytes | None = None) -> None:
+        """Write `item` (with the snapshot at its seq, and acknowledging intake `acks`) in one script.
+
+        `internal`: the engine's own form of the patch, for a next leader to rebuild its
+        state from (`replay_async`), when the supervisors' payload leaves something out."""
+        fields = [(a.value, p) for a, p in item.payloads.items()]
+        if internal is not None:
+            fields.append(("x", internal))
+        await self._write(item.epoch, item.seq, fields, snapshot, acks)
         if item.epoch == self.epoch and item.seq == self._seq + 1:
             self._deliver(item)
 
@@ -271,11 +278,21 @@ class RedisBus:
         held = self.since(epoch, seq)
         if held is not None:
             return held
-        entries = await self._since(keys=[self.keys.meta, self.keys.patches],
-                                    args=[epoch, seq, limit if limit is not None else self.maxlen])
+        entries = await self._entries_since(epoch, seq, limit)
+        return None if entries is None else [decode_entry(fields) for fields in entries]
+
+    async def replay_async(self, epoch: str, seq: int, *, limit: int | None = None) -> list[tuple[int, bytes]] | None:
+        """For a new leader: (seq, the engine's own form of the patch) for each patch after
+        `seq` of `epoch` (its `internal`, else the supervisors' payload); None when not all held."""
+        entries = await self._entries_since(epoch, seq, limit)
         if entries is None:
             return None
-        return [decode_entry(_pairs(fields)) for _, fields in entries]
+        return [(int(f[b"s"]), f.get(b"x") or f[Audience.SUPERVISOR.value.encode()]) for f in entries]
+
+    async def _entries_since(self, epoch: str, seq: int, limit: int | None) -> list[dict[bytes, bytes]] | None:
+        entries = await self._since(keys=[self.keys.meta, self.keys.patches],
+                                    args=[epoch, seq, limit if limit is not None else self.maxlen])
+        return None if entries is None else [_pairs(fields) for _, fields in entries]
 
     def since(self, epoch: str, seq: int) -> list[Published] | None:
         """From this node's own history only (no Redis): None when it does not hold them all."""
