@@ -208,3 +208,20 @@ async def test_a_new_leader_replays_the_engines_own_patches_after_the_snapshot(c
         assert replay == [(2, b'{"ops":"with the flow keys"}'), (3, patch(3).payloads[Audience.SUPERVISOR])]
         assert await take(on_b, 3) == [patch(1), patch(2), patch(3)]  # screens never see the engine's own
         assert await a.replay_async("E0", 1) is None
+
+
+async def test_a_node_started_while_redis_is_down_says_so_and_catches_up(
+        redis_srv: RedisServer, client: Redis, caplog: pytest.LogCaptureFixture) -> None:
+    redis_srv.kill()
+    node = RedisBus(client, "acme", Leadership(client, "acme", "b"), block_ms=200)
+    await node.start()  # returns: the board serves what it has, shown stale
+    assert not node.connected
+    assert "Redis unreachable for the patch stream" in caplog.text
+    redis_srv.start()
+    try:
+        async with node.subscribe() as items, leading(client) as lead, bus(client, lead) as a:
+            await until(lambda: node.connected, 10, "the reader to connect")
+            await a.publish(patch(1))
+            assert await take(items, 1) == [patch(1)]
+    finally:
+        await node.stop()
