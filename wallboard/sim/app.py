@@ -18,6 +18,7 @@ from wallboard.sim.auth import Account, TokenBook
 from wallboard.sim.cdrs import CdrStore
 from wallboard.sim.center import Center
 from wallboard.sim.clock import LocalTime, SimClock
+from wallboard.sim.day import PROFILES, Rota
 from wallboard.sim.faults import FaultMiddleware, Faults
 from wallboard.sim.hooks import HookRegistry
 from wallboard.sim.roster import build_roster, make_uuid
@@ -41,7 +42,9 @@ class SimOptions:
     agents: int = 20  # extensions 1001..1000+agents, plus 999 (the supervisors' phone), per tenant
     tenants: int = 0  # 0: one tenant as in SPEC section 2; N: t1..tN as in SPEC section 10
     seed: int = 1
-    rate: float | None = None  # calls per minute; None: agents*0.6 capped; 0: no traffic
+    rate: float | None = None  # calls per minute (flat) or at the peak (day); None: draws.default_rate; 0: none
+    profile: str = "flat"  # "flat": the same rate all day; "day": the curve, shifts and breaks of day.py
+    floor: float = 0.1  # day profile: the quietest hour's share of the peak (and of the agents on shift)
     speed: float = 1.0  # sim clock multiplier
     api_key: str = "sim-api-key"
     secret_token: str = "sim-secret-token"
@@ -65,7 +68,7 @@ class SimOptions:
     hook_reorder: float = 0.0
 
     def effective_rate(self) -> float:
-        return draws.default_rate(self.agents) if self.rate is None else self.rate
+        return draws.default_rate(self.agents, self.profile) if self.rate is None else self.rate
 
     def check(self) -> None:
         """ValueError naming the first bad option."""
@@ -77,6 +80,10 @@ class SimOptions:
             raise ValueError("speed must be greater than 0")
         if self.rate is not None and self.rate < 0:
             raise ValueError("rate must be 0 or more calls per minute")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+        if not 0 <= self.floor <= 1:
+            raise ValueError("floor must be between 0 and 1")
         if self.token_lifetime <= 0:
             raise ValueError("token_lifetime must be greater than 0")
         for username, _, level in self.accounts:
@@ -120,9 +127,15 @@ def build_runtime(options: SimOptions) -> Runtime:
 
         now = clock.now()
         people = build_roster(options.agents, rng("roster"))
+        workers = [p.ext for p in people if p.group >= 0]
+        rota = Rota(workers, salt=salt, local=local, floor=options.floor)
         rate = options.effective_rate()
         backlog = None
-        if options.prefill:
+        if options.prefill and options.profile == "day":
+            backlog = functools.partial(traffic.prefill_day, rng("prefill"), rate=rate, floor=options.floor,
+                                        rota=rota, start=local.midnight(now), end=now, people=people,
+                                        fmt=local.format)  # fmt: skip
+        elif options.prefill:
             backlog = functools.partial(traffic.prefill, rng("prefill"), rate=rate, start=local.midnight(now),
                                         end=now, people=people, fmt=local.format)  # fmt: skip
         world = World(
@@ -135,7 +148,7 @@ def build_runtime(options: SimOptions) -> Runtime:
             cdrs=CdrStore(backlog),
             logged_in_ratio=options.logged_in_ratio,
         )
-        calls = traffic.Traffic(world)
+        calls = traffic.Traffic(world, rota=rota, profile=options.profile, floor=options.floor)
         calls.set_rate(rate)
         if single and not rt.centers:
             logins = options.accounts

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from wallboard.sim import draws, views
 from wallboard.sim.cdrs import STATUSES
 from wallboard.sim.center import Center
+from wallboard.sim.day import PROFILES
 from wallboard.sim.runtime import Runtime
 from wallboard.sim.stats import RequestStats
 from wallboard.sim.world import ActionError
@@ -101,15 +102,25 @@ def build_routes(rt: Runtime) -> list[Route]:
                                 "enabled": c.enabled, "agents": len(c.world.agents)}
                                for c in rt.centers.values()]})  # fmt: skip
 
+    async def get_traffic(request: Request, center: Center) -> Response:
+        center.sync()
+        return _json(center.traffic.describe())
+
     async def set_traffic(request: Request, center: Center) -> Response:
+        """{"rate": calls per minute (flat) or at the peak (day), "profile"?: "flat" | "day"}"""
         body = await _body(request) or {}
-        rate = body.get("rate")
+        rate, profile = body.get("rate"), body.get("profile")
         if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
             return _error("rate must be a number of calls per minute >= 0")
+        if profile is not None and profile not in PROFILES:
+            return _error(f"profile must be one of {', '.join(PROFILES)}")
         center.sync()
-        center.traffic.set_rate(float(rate))
+        center.traffic.set_rate(float(rate), profile)
         center.flush()
-        return _json({"rate": center.traffic.rate})
+        answer: dict[str, Any] = {"rate": center.traffic.rate}
+        if profile is not None:
+            answer["profile"] = center.traffic.profile
+        return _json(answer)
 
     async def script_call(request: Request, center: Center) -> Response:
         body = await _body(request)
@@ -157,6 +168,7 @@ def build_routes(rt: Runtime) -> list[Route]:
         Route("/_sim/truth", tenant(truth), methods=["GET"]),
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/tenants", tenants, methods=["GET"]),
+        Route("/_sim/traffic", tenant(get_traffic), methods=["GET"]),
         Route("/_sim/traffic", tenant(set_traffic), methods=["POST"]),
         Route("/_sim/calls", tenant(script_call), methods=["POST"]),
         Route("/_sim/calls/{call_id}/{move}", tenant(move_call), methods=["POST"]),

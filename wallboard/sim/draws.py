@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import string
@@ -24,8 +25,16 @@ _CAUSES = {
 _SIP_ALPHABET = string.ascii_letters + string.digits
 
 
-def default_rate(agents: int) -> float:
-    return min(agents * 0.6, MAX_DEFAULT_RATE)
+def default_rate(agents: int, profile: str = "flat") -> float:
+    """Calls per minute: all day long (flat), or at the day's peak (day), about 45 % of
+    what the agents on the peak's shifts can carry."""
+    return min(agents * (0.25 if profile == "day" else 0.6), MAX_DEFAULT_RATE)
+
+
+@functools.cache
+def ring_group(group: int) -> str:
+    """A team's ring group (one string per team, shared by all its records)."""
+    return f"ringgroup-{6000 + group}"
 
 
 def phone_number(rng: random.Random) -> str:
