@@ -85,6 +85,7 @@ def servers(agents: int) -> Iterator[Servers]:
             "WALLBOARD_STORAGE_PATH": str(tmp / "wallboard.db"),
             "WALLBOARD_AUTH_MODE": "none",
             "WALLBOARD_WEBHOOK_SECRET": SECRET,
+            "WALLBOARD_SERVER_ALLOW_MISSING_ORIGIN": "true",  # the bench's screens are not browsers
         }
         wb = _spawn(["wallboard.cli", "serve"], env, tmp / "wallboard.log")
         procs.append(wb)

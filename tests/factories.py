@@ -69,9 +69,9 @@ def web_parts(settings: Any, **parts: Any) -> Any:
     where a test does not need the real part."""
     from wallboard.principal import Auth
     from wallboard.ratelimit import RateLimiter
-    from wallboard.web.context import Parts
+    from wallboard.tenancy import Parts
 
-    values: dict[str, Any] = {"engine": None, "hub": None, "pbx": None, "audit": None, "metrics": None,
+    values: dict[str, Any] = {"engine": None, "hub": None, "pbx": None, "audit": None, "metrics": None, "keeper": None,
                               "templates": None, "action_limiter": RateLimiter(60.0)}
     values.update(parts)
     values.setdefault("auth", None)

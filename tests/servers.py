@@ -258,6 +258,7 @@ def wallboard_env(tmp: Path, sim_url: str, port: int, **overrides: str) -> dict[
         "WALLBOARD_POLL_CALLS_INTERVAL": "1.0",
         "WALLBOARD_POLL_STATUS_INTERVAL": "2.0",
         "WALLBOARD_POLL_CDR_INTERVAL": "3.0",
+        "WALLBOARD_SERVER_ALLOW_MISSING_ORIGIN": "true",  # the tests' own screens are not browsers
     }
     env.update({f"WALLBOARD_{k.upper()}": v for k, v in overrides.items()})
     return env

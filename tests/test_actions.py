@@ -18,8 +18,9 @@ from tests.factories import web_parts
 from wallboard.audit import AuditLog
 from wallboard.pbx.errors import PbxError
 from wallboard.settings import Settings, defaults
+from wallboard.tenancy import Parts
 from wallboard.web import routes
-from wallboard.web.context import Parts, PartsMiddleware, principal_of
+from wallboard.web.context import PartsMiddleware, principal_of
 from wallboard.web.pages import make_templates
 
 PASSWORD = "pw-123456"

@@ -22,8 +22,9 @@ from wallboard import principal as principal_module
 from wallboard.pbx.errors import PbxError
 from wallboard.principal import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth, SessionStore
 from wallboard.settings import Settings, defaults
+from wallboard.tenancy import Parts
 from wallboard.web import login as login_routes
-from wallboard.web.context import Parts, PartsMiddleware, principal_of
+from wallboard.web.context import PartsMiddleware, principal_of
 from wallboard.web.guards import safe_next
 from wallboard.web.pages import make_templates
 
@@ -355,7 +356,7 @@ async def principal_on_websocket(auth: Auth, path: str, query: bytes = b"") -> s
         raise AssertionError("not reached")
 
     scope = {"type": "websocket", "path": path, "query_string": query, "headers": []}
-    await PartsMiddleware(inner, web_parts(auth.settings, auth=auth))(scope, nothing, ignore)
+    await PartsMiddleware(inner, parts=web_parts(auth.settings, auth=auth))(scope, nothing, ignore)
     return seen[0].role if seen[0] else None
 
 

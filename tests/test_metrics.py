@@ -8,7 +8,8 @@ from wallboard.metrics import Metrics
 
 LIVE: dict[str, Any] = {
     "screens": {"supervisor": 2, "viewer": 0, "kiosk": 5}, "patches_sent": 120, "bytes_sent": 45_000,
-    "drops": 3, "resyncs": 4, "clogs": 5, "resumes": 6, "seq": 77, "pbx_requests": {"/v1/call": 9, "/v1/monitor/agent": 10},
+    "drops": 3, "resyncs": 4, "clogs": 5, "resumes": 6, "seq": 77,
+    "pbx_requests": {"/v1/call": 9, "/v1/monitor/agent": 10},
 }
 
 

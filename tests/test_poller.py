@@ -11,10 +11,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from tests.factories import agent, live, status
 from wallboard.app import stop_jobs
+from wallboard.health import CIRCUIT_AFTER, CIRCUIT_OPEN_S, SourceHealth
 from wallboard.patches import Op
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
-from wallboard.health import CIRCUIT_AFTER, CIRCUIT_OPEN_S, SourceHealth
 from wallboard.poller import Poller
 from wallboard.settings import defaults
 

@@ -240,3 +240,96 @@ async def test_websocket_refuses_a_foreign_origin(app: Starlette, origin: str) -
         assert await browser.websocket("/ws", origin) == 4403
     finally:
         await browser.http.aclose()
+
+
+# -- after the login: a session the PBX no longer backs, or past its lifetime -------------------
+
+
+async def _matrix_of(browser: Browser) -> dict[str, int | str]:
+    routes = sorted(MATRIX, key=lambda r: r == "POST /logout")  # logout ends the session: last
+    return {route: await browser.status(route) for route in routes}
+
+
+async def test_role_matrix_of_a_demoted_supervisor_is_the_viewers(tmp_path: Path) -> None:
+    from wallboard.sessions import recheck
+
+    levels = {name: level for name, (_, level) in ACCOUNTS.items()}
+
+    def demotable(request: httpx.Request) -> httpx.Response:
+        response = pbx_handler(request)
+        if request.url.path == "/v1/auth" and response.status_code == 200:
+            body = json.loads(response.content)
+            body["data"]["level"] = levels[body["data"]["username"]]
+            return httpx.Response(200, json=body)
+        return response
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(demotable))
+    settings = matrix_settings(tmp_path)
+    application = create_app(settings, http_client=http, pbx=PbxClient(
+        settings.pbx.base_url, settings.pbx.api_key, http=http, timeout=2.0))
+    browser = Browser(application, "supervisor")
+    try:
+        async with application.router.lifespan_context(application):
+            await browser.login("supervisor@sim")
+            levels["supervisor@sim"] = "user"  # demoted on the PBX
+            parts = parts_of(application)
+            (session,) = parts.auth.sessions._sessions.values()
+            assert await recheck(parts.auth, parts.pbx, parts.hub, session) == "viewer"
+            actual = await _matrix_of(browser)
+    finally:
+        await browser.http.aclose()
+        await http.aclose()
+    assert actual == {route: statuses[ROLES.index("viewer")] for route, statuses in MATRIX.items()}
+
+
+@pytest.mark.parametrize("ending", ["idle", "lifetime"])
+async def test_role_matrix_of_an_expired_session_is_the_anonymous_one(app: Starlette, ending: str) -> None:
+    browser = Browser(app, "supervisor")
+    try:
+        await browser.login("supervisor@sim")
+        sessions = parts_of(app).auth.sessions
+        if ending == "idle":
+            sessions.idle_seconds = 0.0
+        else:
+            sessions.max_age = 0.0
+        actual = await _matrix_of(browser)
+    finally:
+        await browser.http.aclose()
+    assert actual == {route: statuses[ROLES.index("anonymous")] for route, statuses in MATRIX.items()}
+
+
+@pytest.mark.parametrize("role", ["kiosk", "viewer", "supervisor"])
+async def test_a_socket_over_the_cap_is_closed_with_4429(app: Starlette, role: str) -> None:
+    browser = Browser(app, role)
+    if role != "kiosk":
+        await browser.login(f"{role}@sim")
+    cap = parts_of(app).settings.server.max_sockets_per_session
+    held = [f"{role}:{n}" for n in range(cap)]
+    slots = parts_of(app).auth.sockets
+    key = next(iter(slots._open), None)
+    assert key is None  # nothing open yet
+    # Hold `cap` sockets of this principal open, as screens on other tabs would.
+    from wallboard.web.ws import socket_key
+
+    class Held:
+        query_params = {"token": KIOSK_TOKEN} if role == "kiosk" else {}
+
+    principal_key = socket_key(Held(), _principal(app, browser, role))  # type: ignore[arg-type]
+    for _ in held:
+        assert slots.acquire(principal_key, cap)
+    try:
+        assert await browser.websocket("/ws") == 4429
+        slots.release(principal_key)
+        assert await browser.websocket("/ws") == "open"
+    finally:
+        await browser.http.aclose()
+
+
+def _principal(app: Starlette, browser: Browser, role: str) -> Any:
+    from wallboard.principal import Principal
+
+    if role == "kiosk":
+        return Principal("kiosk", "kiosk", None, None, "")
+    auth = parts_of(app).auth
+    session_id = auth._signer.unsign(browser.http.cookies["wb_session"]).decode()
+    return Principal(role, f"{role}@sim", None, session_id, "")  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ stops them.
                                ▲                                 ▲
     web/ (routes) ─────── parts(request) ─────────────────────────┘
 
+One engine, bus and hub per tenant (tenancy.py); without `[[tenants]]` there is one.
 One path a webhook takes: web/hooks.py (check) → pbx/events.py (parse) → Engine.submit →
 LiveState.apply_event → the turn's patch on the bus → Hub → each screen's socket.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -23,71 +26,124 @@ from starlette.middleware import Middleware
 
 from wallboard import web
 from wallboard.audit import AuditLog
-from wallboard.engine import Engine
 from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.metrics import Metrics
 from wallboard.paths import web_dir
 from wallboard.pbx.client import PbxClient
-from wallboard.principal import Auth
-from wallboard.ratelimit import RateLimiter
-from wallboard.security import SecurityHeadersMiddleware
+from wallboard.provider import ProviderBoard
+from wallboard.security import SecurityHeadersMiddleware, internal_error_handler, security_headers
 from wallboard.server import RawSendMiddleware
+from wallboard.sessions import SWEEP_EVERY_S as SESSIONS_EVERY_S
 from wallboard.settings import Settings
-from wallboard.web.context import Parts, PartsMiddleware
+from wallboard.tenancy import Parts, Site
+from wallboard.web.context import PartsMiddleware
 from wallboard.web.pages import make_templates
 
 SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
+PROVIDER_EVERY_S = 1.0  # the provider's rows are read again this often
 
 
 def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None,
                pbx: PbxClient | None = None) -> Starlette:
+    """The wallboard; `pbx` replaces the PBX client of a deployment without tenants (tests)."""
+    # One pool for every tenant: they share the PBX's API host.
     http = http_client or httpx.AsyncClient(limits=httpx.Limits(max_connections=20))
-    pbx = pbx or PbxClient(settings.pbx.base_url, settings.pbx.api_key, http=http, timeout=settings.pbx.timeout)
-    metrics = Metrics(lambda: _live_figures(parts))  # read at scrape time, once `parts` exists
-    engine = Engine(settings, pbx, observe_poll=metrics.observe_poll)
-    hub = Hub(engine.snapshot_bytes, queue_size=settings.server.ws_queue_size)
-    audit = AuditLog(settings.storage.path, tz=engine.time.zone)
-    parts = Parts(settings=settings, engine=engine, hub=hub, pbx=pbx, audit=audit, auth=Auth(settings),
-                  metrics=metrics, templates=make_templates(web_dir("templates")),
-                  action_limiter=RateLimiter(60.0))
+    metrics = Metrics(lambda: _live_figures(site))  # read at scrape time
+    audit = AuditLog(settings.storage.path, tz=ZoneInfo(settings.pbx.timezone))
+    site = Site(settings, metrics, make_templates(web_dir("templates")), audit, http)
+    if settings.tenants:
+        for tenant in settings.tenants:
+            site.build(tenant)
+        site.provider = ProviderBoard(site)
+        site.provider_hub = Hub(site.provider.snapshot_bytes, queue_size=settings.server.ws_queue_size)
+    else:
+        site.build(None, pbx)
     scheduler = AsyncIOScheduler()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await audit.open()
-        delivering = asyncio.get_running_loop().create_task(hub.run(engine.bus))
+        loop = asyncio.get_running_loop()
+        delivering = [loop.create_task(parts.hub.run(parts.engine.bus)) for parts in site.tenants.values()]
         scheduler.start()
-        engine.start(scheduler)
-        scheduler.add_job(_ping, "interval", args=[parts], seconds=PING_EVERY_S, id="ping", max_instances=1,
-                          coalesce=True)
-        scheduler.add_job(_sweep, "interval", args=[hub], seconds=SWEEP_EVERY_S, id="sweep", max_instances=1,
-                          coalesce=True)
+        for tenant_id, parts in site.tenants.items():
+            _start(scheduler, parts, site.phase(tenant_id))
+        if site.provider is not None and site.provider_hub is not None:
+            delivering.append(loop.create_task(site.provider_hub.run(site.provider.bus)))
+            _start_provider(scheduler, site.provider, site.provider_hub)
         try:
             yield
         finally:
-            await stop_jobs(scheduler, engine)
-            await hub.close_all()
-            delivering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivering
+            scheduler.pause()
+            for parts in site.tenants.values():
+                await parts.engine.stop()
+                await parts.keeper.stop()
+            scheduler.shutdown(wait=False)
+            await close_all(site)
+            for task in delivering:
+                task.cancel()
+            await asyncio.gather(*delivering, return_exceptions=True)
             if http_client is None:
                 await http.aclose()
             await audit.close()
 
+    headers = security_headers(settings)
     app = Starlette(routes=web.routes(), lifespan=lifespan, middleware=[
         Middleware(RawSendMiddleware),  # first: it must see the server's own send
-        Middleware(SecurityHeadersMiddleware),
-        Middleware(PartsMiddleware, parts=parts),
-    ])
-    app.state.parts = parts  # for the server adapter and tests; routes use web.context.parts()
+        Middleware(SecurityHeadersMiddleware, headers=headers),
+        Middleware(PartsMiddleware, site=site),
+    ], exception_handlers={Exception: internal_error_handler(headers)})
+    app.state.site = site  # for the server adapter and tests; routes use web.context.parts()
     return app
 
 
-def parts_of(app: Starlette) -> Parts:
-    parts = getattr(app.state, "parts", None)
-    if not isinstance(parts, Parts):
+def site_of(app: Starlette) -> Site:
+    site = getattr(app.state, "site", None)
+    if not isinstance(site, Site):
         raise TypeError("not an app made by create_app")
-    return parts
+    return site
+
+
+def parts_of(app: Starlette, tenant: str | None = None) -> Parts:
+    """One tenant's parts (None: the only one of a deployment without tenants)."""
+    site = site_of(app)
+    return site.tenants[tenant or next(iter(site.tenants))]
+
+
+async def close_screens(app: Starlette) -> None:
+    """Tell every screen the server is going away (the server adapter's before-shutdown)."""
+    await close_all(site_of(app))
+
+
+async def close_all(site: Site) -> None:
+    hubs = [parts.hub for parts in site.tenants.values()]
+    if site.provider_hub is not None:
+        hubs.append(site.provider_hub)
+    await asyncio.gather(*(hub.close_all() for hub in hubs))
+
+
+def _start(scheduler: AsyncIOScheduler, parts: Parts, phase: float) -> None:
+    prefix = "" if parts.engine.tenant is None else f"{parts.tenant}:"
+    parts.engine.start(scheduler, phase)
+    scheduler.add_job(_ping, "interval", args=[parts], seconds=PING_EVERY_S, id=prefix + "ping",
+                      max_instances=1, coalesce=True)
+    scheduler.add_job(_sweep, "interval", args=[parts.hub], seconds=SWEEP_EVERY_S, id=prefix + "sweep",
+                      max_instances=1, coalesce=True)
+    scheduler.add_job(parts.keeper.sweep, "interval", seconds=SESSIONS_EVERY_S, id=prefix + "sessions",
+                      max_instances=1, coalesce=True)
+
+
+def _start_provider(scheduler: AsyncIOScheduler, board: ProviderBoard, hub: Hub) -> None:
+    scheduler.add_job(board.refresh, "interval", seconds=PROVIDER_EVERY_S, id="provider", max_instances=1,
+                      coalesce=True)
+    scheduler.add_job(_provider_ping, "interval", args=[board, hub], seconds=PING_EVERY_S, id="provider:ping",
+                      max_instances=1, coalesce=True)
+    scheduler.add_job(_sweep, "interval", args=[hub], seconds=SWEEP_EVERY_S, id="provider:sweep",
+                      max_instances=1, coalesce=True)
+
+
+async def _provider_ping(board: ProviderBoard, hub: Hub) -> None:
+    hub.ping({"type": "ping", "now": board.clock(), "seq": board.seq})
 
 
 class _Stoppable(Protocol):
@@ -112,8 +168,15 @@ async def _sweep(hub: Hub) -> None:
     hub.sweep()
 
 
-def _live_figures(parts: Parts) -> dict[str, Any]:
-    hub = parts.hub
-    return {"screens": hub.count(), "patches_sent": hub.patches_sent, "bytes_sent": hub.bytes_sent,
-            "drops": hub.drops, "resyncs": hub.resyncs, "clogs": hub.clogs, "resumes": hub.resumes, "seq": parts.engine.seq,
-            "pbx_requests": dict(parts.pbx.requests)}
+def _live_figures(site: Site) -> dict[str, Any]:
+    """The hubs' and PBX clients' figures, added up over the tenants."""
+    tenants = site.tenants.values()
+    screens: Counter[str] = Counter()
+    requests: Counter[str] = Counter()
+    for parts in tenants:
+        screens.update(parts.hub.count())
+        requests.update(parts.pbx.requests)
+    total = {name: sum(getattr(parts.hub, name) for parts in tenants)
+             for name in ("patches_sent", "bytes_sent", "drops", "resyncs", "clogs", "resumes")}
+    return {"screens": {"supervisor": 0, "viewer": 0, "kiosk": 0, **screens}, **total,
+            "seq": max((parts.engine.seq for parts in tenants), default=0), "pbx_requests": dict(requests)}

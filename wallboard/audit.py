@@ -6,10 +6,11 @@ trusted after the fact. Repeated refusals fold: a refused attempt of the same
 person (username and role), from the same address, for the same action and with
 the same result as the newest such row, less than `FOLD_WINDOW_MS` after that row
 began, adds one to its `count` and moves its `last_at` instead of writing a row
-(the row keeps its first attempt's call, extensions and number). So a kiosk or a viewer pressing a button in a loop costs a row per ten minutes,
-not a row per request, and nothing is hidden: the row says how many and when from
-and to, and any other row in between still stands on its own. The trigger lets
-only such a fold touch a finished row.
+(the row keeps its first attempt's call, extensions and number). So a kiosk or a
+viewer pressing a button in a loop costs a row per ten minutes, not a row per
+request, and nothing is hidden: the row says how many and when from and to, and
+any other row in between still stands on its own. The trigger lets only such a
+fold touch a finished row.
 
 All SQLite work runs on one dedicated thread: the event loop never waits on the
 disk, and the connection is only ever touched by the thread that opened it. The

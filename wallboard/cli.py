@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -32,15 +33,11 @@ def _settings(path: str | None) -> Settings:
 
 
 def _wallboard_server(settings: Settings) -> Server:
-    from wallboard.app import create_app, parts_of
+    from wallboard.app import close_screens, create_app
 
     app = create_app(settings)
-
-    async def close_screens() -> None:
-        await parts_of(app).hub.close_all()
-
     return Server(config(app, settings.server.host, settings.server.port, settings.server.trusted_proxies),
-                  before_shutdown=close_screens)
+                  before_shutdown=functools.partial(close_screens, app))
 
 
 @click.group()

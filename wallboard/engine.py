@@ -54,15 +54,16 @@ class Readiness:
 
 class Engine:
     def __init__(self, settings: Settings, pbx: PbxClient, *, bus: LocalBus | None = None,
-                 observe_poll: PollObserver | None = None) -> None:
+                 observe_poll: PollObserver | None = None, tenant: str | None = None) -> None:
         self.settings = settings
         self.pbx = pbx
         self.time = PbxTime(settings.pbx.timezone)
         self.live = LiveState(self.time, sla_seconds=settings.display.sla_seconds, now_ms=now_ms())
         self.bus = bus or LocalBus(self.live.epoch)
         self.poller = Poller(settings, pbx, self.live, self.publish, observe_poll)
-        self.webhook_secret = load_secret(settings.webhook.secret, Path(settings.storage.path).parent)
-        self.callback_url = callback_url(settings.server.public_url, self.webhook_secret)
+        self.tenant = tenant  # None: the deployment's only tenant, at the root of the URL space
+        self.webhook_secret = load_secret(settings.webhook.secret, Path(settings.storage.path).parent, tenant)
+        self.callback_url = callback_url(settings.server.public_url, self.webhook_secret, tenant)
         self.hooks_registered: dict[str, str] | None = None
         self._snapshots: dict[tuple[int, Audience, int], bytes] = {}
         self._pending: list[Op] = []
@@ -154,9 +155,12 @@ class Engine:
 
     # -- running ----------------------------------------------------------------
 
-    def start(self, scheduler: AsyncIOScheduler) -> None:
-        self.poller.schedule(scheduler)
-        scheduler.add_job(self.tick, "interval", seconds=TICK_EVERY_S, id="tick", max_instances=1,
+    def start(self, scheduler: AsyncIOScheduler, phase: float = 0.0) -> None:
+        """Schedule the reads (at `phase`, 0 to 1, of their intervals: tenants spread theirs)
+        and the tick, and register the webhooks."""
+        prefix = "" if self.tenant is None else f"{self.tenant}:"
+        self.poller.schedule(scheduler, phase=phase, prefix=prefix)
+        scheduler.add_job(self.tick, "interval", seconds=TICK_EVERY_S, id=prefix + "tick", max_instances=1,
                           coalesce=True)
         if self.settings.webhook.register:
             self._registering = asyncio.get_running_loop().create_task(self._register_until_done())

@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from wallboard.audience import Audience
 from wallboard.bus import PatchBus, Published
+from wallboard.ratelimit import TokenBucket
 from wallboard.server import AsgiLine, Line, line_of, text_frame
 
 log = logging.getLogger("wallboard.hub")
@@ -40,6 +41,12 @@ STALL_BYTES = 16 * 1024  # unread bytes a screen may hold without taking any for
 PING_EVERY_S = 5.0
 CLOSE_LOGGED_OUT = 4000
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+# What a screen may send: {"type": "resync"} now and then (server.py tells uvicorn the same size).
+MAX_CLIENT_MESSAGE = 4 * 1024
+CLIENT_MESSAGES_PER_S = 2.0
+CLIENT_BURST = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +195,31 @@ class Hub:
             self.screens.discard(screen)
 
     async def serve(self, screen: Screen) -> None:
-        """Send the screen's queue and read its requests until either side closes."""
+        """Send the screen's queue and read its requests until either side closes.
+
+        A screen only ever says `{"type": "resync"}`: a message over MAX_CLIENT_MESSAGE
+        bytes closes its socket (1009), and so does a flood (1008), beyond a burst of
+        CLIENT_BURST at CLIENT_MESSAGES_PER_S; what is not a JSON text ends it too."""
         sender = asyncio.create_task(self._send_loop(screen))
+        flood = TokenBucket(CLIENT_MESSAGES_PER_S, CLIENT_BURST)
         try:
             while True:
                 try:
-                    message = await screen.ws.receive_json()
-                except (WebSocketDisconnect, RuntimeError, ValueError, KeyError):
+                    received = await screen.ws.receive()
+                except (WebSocketDisconnect, RuntimeError):
+                    break
+                text = received.get("text")
+                if received["type"] != "websocket.receive" or not isinstance(text, str):
+                    break
+                if len(text) > MAX_CLIENT_MESSAGE or len(text.encode()) > MAX_CLIENT_MESSAGE:
+                    await _close(screen.ws, CLOSE_TOO_BIG, "message too big")
+                    break
+                if not flood.take():
+                    await _close(screen.ws, CLOSE_POLICY, "too many messages")
+                    break
+                try:
+                    message = orjson.loads(text)
+                except orjson.JSONDecodeError:
                     break
                 if isinstance(message, dict) and message.get("type") == "resync":
                     self.resyncs += 1
@@ -237,12 +262,17 @@ class Hub:
 
     def close_session(self, session_id: str) -> int:
         """Close every socket of a session that logged out; returns how many."""
-        doomed = [s for s in self.screens if s.session_id == session_id]
-        for screen in doomed:
-            task = asyncio.ensure_future(_close(screen.ws, CLOSE_LOGGED_OUT, "logged out"))
+        return self.close_if(lambda s: s.session_id == session_id, CLOSE_LOGGED_OUT, "logged out")
+
+    def close_if(self, doomed: Callable[[Screen], bool], code: int, reason: str) -> int:
+        """Close every socket `doomed` picks (once: a closing one is not picked again)."""
+        picked = [s for s in self.screens if s.closing is None and doomed(s)]
+        for screen in picked:
+            screen.closing = code
+            task = asyncio.ensure_future(_close(screen.ws, code, reason))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
-        return len(doomed)
+        return len(picked)
 
     async def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server restarting") -> None:
         await asyncio.gather(*(_close(s.ws, code, reason) for s in list(self.screens)),

@@ -62,3 +62,8 @@ def setup_logging(fmt: str = "plain", secrets: list[str] | None = None, level: i
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def loggable(text: str) -> str:
+    """A form value (a username) as one short printable line for the log."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:64]

@@ -33,6 +33,7 @@ from wallboard.state import LiveState
 log = logging.getLogger("wallboard.poller")
 
 CDR_READ_CAP = 20_000  # one incremental read never takes more than this many records
+FIRST_READ_SPREAD_S = 10.0  # tenants' first reads spread over at most this (or the interval)
 # (source, seconds, error code or None): told of every read, for the metrics.
 PollObserver = Callable[[str, float, str | None], None]
 
@@ -59,18 +60,25 @@ class Poller:
         self.first_success = asyncio.Event()
         self._cdr_started = False
         self._scheduler: AsyncIOScheduler | None = None
+        self._prefix = ""
         self._reading: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
-    def schedule(self, scheduler: AsyncIOScheduler) -> None:
+    def schedule(self, scheduler: AsyncIOScheduler, *, phase: float = 0.0, prefix: str = "") -> None:
+        """One job per source, named `prefix + source` (a tenant's id: several share one
+        scheduler). The first reads come within `phase` of a few seconds, then every
+        interval from there, so tenants' reads spread over each interval."""
         jobs: dict[str, Callable[[], Awaitable[None]]] = {
             "agents": self.poll_agents, "calls": self.poll_calls,
             "status": self.poll_status, "cdr": self.poll_cdr,
         }
         self._scheduler = scheduler
+        self._prefix = prefix
         for name, job in jobs.items():
-            scheduler.add_job(self._stoppable(name, job), "interval", seconds=self.health[name].interval, id=name,
-                              max_instances=1, coalesce=True, next_run_time=_soon())
+            interval = self.health[name].interval
+            scheduler.add_job(self._stoppable(name, job), "interval", seconds=interval, id=prefix + name,
+                              max_instances=1, coalesce=True,
+                              next_run_time=_soon(phase * min(interval, FIRST_READ_SPREAD_S)))
         scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
 
     def _stoppable(self, name: str, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -104,7 +112,8 @@ class Poller:
             await asyncio.wait(self._reading, timeout=5)
 
     def _skipped(self, event: JobSubmissionEvent) -> None:
-        if event.job_id in self.health.sources:
+        source = event.job_id.removeprefix(self._prefix)
+        if event.job_id.startswith(self._prefix) and source in self.health.sources:
             log.warning("poll %s skipped: the previous read is still running", event.job_id)
 
     async def run_all_once(self) -> None:
@@ -152,7 +161,7 @@ class Poller:
         for name, other in self.health.sources.items():
             if other.failures and not other.probe:
                 other.close_circuit()
-                job = self._scheduler.get_job(name) if self._scheduler else None
+                job = self._scheduler.get_job(self._prefix + name) if self._scheduler else None
                 if job is not None:
                     job.modify(next_run_time=_soon())
 
@@ -192,7 +201,7 @@ class Poller:
         return {s: self.settings.stale_after(h.interval) for s, h in self.health.sources.items()}
 
 
-def _soon() -> Any:
+def _soon(after: float = 0.0) -> Any:
     from datetime import datetime, timedelta
 
-    return datetime.now().astimezone() + timedelta(milliseconds=50)
+    return datetime.now().astimezone() + timedelta(seconds=0.05 + after)

@@ -3,17 +3,19 @@ the path secret that callback carries."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 from wallboard.pbx.client import PbxClient
 
 
-def load_secret(configured: str, state_dir: Path) -> str:
-    """The configured secret, else one generated once and kept in the state dir."""
-    if configured:
+def load_secret(configured: str, state_dir: Path, tenant: str | None = None) -> str:
+    """The configured secret, else one generated once and kept in the state dir (one per
+    tenant: a tenant's webhooks can never be posted with another's secret)."""
+    if configured and tenant is None:
         return configured
-    path = state_dir / "webhook_secret"
+    path = state_dir / ("webhook_secret" if tenant is None else f"webhook_secret-{tenant}")
     try:
         existing = path.read_text().strip()
         if existing:
@@ -22,13 +24,16 @@ def load_secret(configured: str, state_dir: Path) -> str:
         pass
     state_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(24)
-    path.touch(mode=0o600)
-    path.write_text(value)
+    # Readable by its owner only, whatever the umask or the mode of an empty file left there.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(value)
     return value
 
 
-def callback_url(public_url: str, secret: str) -> str:
-    return f"{public_url.rstrip('/')}/hooks/pbx/{secret}"
+def callback_url(public_url: str, secret: str, tenant: str | None = None) -> str:
+    scope = "" if tenant is None else f"{tenant}/"
+    return f"{public_url.rstrip('/')}/hooks/pbx/{scope}{secret}"
 
 
 async def register(pbx: PbxClient, url: str, secret: str, events: list[str]) -> dict[str, str]:

@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wallboard.principal import Principal
 from wallboard.settings import Settings
 
-# No 'unsafe-inline' anywhere: every script and style is a file we serve, and
-# server data reaches the page through data-* attributes or a JSON <script>.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+Header = tuple[bytes, bytes]
+
+
+def content_security_policy(public_url: str | None = None) -> str:
+    """The page policy. No 'unsafe-inline' anywhere: every script and style is a file we
+    serve, and server data reaches the page through data-* attributes or a JSON <script>.
+    Pages connect only to their own origin: 'self', and the ws:// and wss:// of
+    public_url's host (older browsers do not count a WebSocket to the page's own host
+    as 'self')."""
+    connect = ["'self'"]
+    origin = _origin(public_url) if public_url else None
+    if origin is not None:
+        host = origin.split("://", 1)[1]
+        connect += [f"ws://{host}", f"wss://{host}"]
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src {' '.join(connect)}; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+SECURITY_HEADERS: tuple[Header, ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -26,32 +43,61 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
 )
 HSTS = (b"strict-transport-security", b"max-age=31536000")
+# Pages and the API hold what a shared or lost machine must not keep: no copy anywhere.
+NO_STORE = (b"cache-control", b"no-store")
+CACHEABLE_PREFIX = "/static/"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-class SecurityHeadersMiddleware:
-    """Adds the security headers to every HTTP response that does not set its own."""
+def security_headers(settings: Settings) -> tuple[Header, ...]:
+    """The headers of every answer for these settings: the policy names public_url, and
+    HSTS is sent when public_url is https."""
+    csp = (b"content-security-policy", content_security_policy(settings.server.public_url).encode())
+    headers = (csp, *SECURITY_HEADERS[1:])
+    if settings.server.public_url.lower().startswith("https://"):
+        headers = (*headers, HSTS)
+    return headers
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response that does not set its own, and
+    `Cache-Control: no-store` to all but the static files."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False,
+                 headers: tuple[Header, ...] = SECURITY_HEADERS) -> None:
         self.app = app
-        self.headers = (*SECURITY_HEADERS, HSTS) if hsts else SECURITY_HEADERS
+        self.headers = (*headers, HSTS) if hsts and HSTS not in headers else headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        extra = self.headers if scope["path"].startswith(CACHEABLE_PREFIX) else (*self.headers, NO_STORE)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in self.headers if h[0] not in present)
+                headers.extend(h for h in extra if h[0] not in present)
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def internal_error_handler(headers: tuple[Header, ...]
+                           ) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The answer to an unexpected error. Starlette sends it from outside every middleware
+    (ServerErrorMiddleware), so it carries the security headers itself; it says nothing
+    of the error, which goes to the log."""
+    fixed = {name.decode(): value.decode() for name, value in (*headers, NO_STORE)}
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("Internal Server Error", status_code=500, headers=fixed)
+
+    return internal_error
 
 
 class CsrfError(HTTPException):
@@ -64,25 +110,29 @@ def tokens_match(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def submitted_csrf(request: Request) -> str:
-    """The token the browser sent: the X-CSRF-Token header, else the form field."""
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith(_FORM_TYPES)
+
+
+async def submitted_csrf(request: Request, *, form: bool = True) -> str:
+    """The token the browser sent: the X-CSRF-Token header, else (for a route that takes
+    a form) the form field. A JSON route passes form=False: its body is JSON, read once."""
     header = request.headers.get(CSRF_HEADER)
     if header:
         return header
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(_FORM_TYPES):
+    if form and is_form(request):
         value = (await request.form()).get(CSRF_FIELD)
         return value if isinstance(value, str) else ""
     return ""
 
 
-async def require_csrf(request: Request, principal: Principal) -> None:
+async def require_csrf(request: Request, principal: Principal, *, form: bool = True) -> None:
     """Raise CsrfError (403) unless the request carries the principal's token.
 
     Asked of every state-changing request, in auth mode "none" too: the demo
     principal has a per-process token that only our own pages can read.
     """
-    if not tokens_match(await submitted_csrf(request), principal.csrf_token):
+    if not tokens_match(await submitted_csrf(request, form=form), principal.csrf_token):
         raise CsrfError()
 
 

@@ -218,6 +218,7 @@ def config(app: ASGIApp, host: str, port: int, trusted_proxies: list[str] | None
     return uvicorn.Config(app, host=host, port=port, ws=WS_PROTOCOL, http=HTTP_PROTOCOL, loop=EVENT_LOOP,
                           log_config=None, access_log=False,
                           ws_ping_interval=20.0, ws_ping_timeout=20.0, ws_per_message_deflate=False,
+                          ws_max_size=4 * 1024,  # a screen sends {"type": "resync"}; hub.py holds the same limit
                           timeout_graceful_shutdown=5, lifespan="on",
                           proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
 

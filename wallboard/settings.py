@@ -356,7 +356,7 @@ def _check(raw: dict[str, dict[str, Any]]) -> None:
             raise ConfigError(f"[{section}] {name} must be at least 1")
 
 
-def _check_secrets(raw: dict[str, dict[str, Any]]) -> None:
+def _check_secrets(raw: dict[str, Any]) -> None:
     """Secrets a deployment sets must be long enough not to be guessed; an empty one is
     generated instead. (Only what a file or the environment sets is held to this: tests
     build settings with `with_values` and short throwaway values.)"""

@@ -46,7 +46,7 @@ export function setupActions(boot, root, toast) {
       }
       const code = (data && data.error) || (status === 403 ? 'FORBIDDEN' : status === 429 ? 'RATE_LIMITED' : 'UNKNOWN');
       toast.show((data && data.message) || t(`error.${code}`, { ...params, code }), 'error');
-      if (status === 401) location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+      if (status === 401) location.assign(`${boot.base || ''}/login?next=${encodeURIComponent(location.pathname + location.search)}`);
       return null;
     } catch {
       toast.show(t('error.NETWORK'), 'error');
@@ -75,7 +75,7 @@ export function setupActions(boot, root, toast) {
         if (action === 'transfer') ext = answer;
       }
       const body = ext ? { ext } : {};
-      await run(button, `/api/calls/${encodeURIComponent(row.dataset.call)}/${action}`, body,
+      await run(button, `${boot.base || ''}/api/calls/${encodeURIComponent(row.dataset.call)}/${action}`, body,
         OK_WORDS[action], { ext });
     });
   }
@@ -86,7 +86,7 @@ export function setupActions(boot, root, toast) {
       ev.preventDefault();
       const phone = c2c.elements.phone.value.trim();
       const body = me.ext ? { phone, ext: me.ext } : { phone };
-      await run(c2c.querySelector('button'), '/api/click2call', body, OK_WORDS.call, { ext: me.ext, phone });
+      await run(c2c.querySelector('button'), `${boot.base || ''}/api/click2call`, body, OK_WORDS.call, { ext: me.ext, phone });
     });
   }
 
@@ -95,7 +95,7 @@ export function setupActions(boot, root, toast) {
     myext.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const ext = myext.elements.ext.value.trim();
-      const data = await run(myext.querySelector('button'), '/api/me/ext', { ext }, 'myext.saved', { ext });
+      const data = await run(myext.querySelector('button'), `${boot.base || ''}/api/me/ext`, { ext }, 'myext.saved', { ext });
       if (data) me.ext = data.ext || ext;
     });
   }

@@ -71,7 +71,7 @@ const socket = new LiveSocket(boot.ws_path, {
   onAuthClosed() {
     // A TV has no one to log in: keep retrying (the token may come back).
     if (kiosk) return false;
-    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    location.assign(`${boot.base || ''}/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     return true;
   },
 });

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from tests.servers import Server, sim_server, wait_until, wallboard_server
+from wallboard.health import CIRCUIT_AFTER
 from wallboard.pbx.client import PbxClient
-from wallboard.poller import CIRCUIT_AFTER
 
 INTERVAL = 1.0  # agents and calls
 OUTAGE_S = 8.0

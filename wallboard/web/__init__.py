@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from wallboard.paths import web_dir
-from wallboard.web import actions, api, audit_views, hooks, login, pages, ws
+from wallboard.web import actions, api, audit_views, hooks, login, pages, provider, ws
 
 
 def routes() -> list[BaseRoute]:
@@ -28,5 +28,8 @@ def routes() -> list[BaseRoute]:
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
         Route("/metrics", api.metrics),
+        Route("/provider", provider.provider_page, methods=["GET"]),
+        Route("/provider/api/state", provider.provider_state, methods=["GET"]),
+        WebSocketRoute("/provider/ws", provider.provider_ws),
         Mount("/static", StaticFiles(directory=web_dir("static")), name="static"),
     ]

@@ -1,10 +1,14 @@
 """Supervisor actions on calls (listen, whisper, barge, transfer) and click-to-call.
 
-Every attempt by a signed-in person is audited, allowed or refused. The order
-of the checks is fixed: who (401), what (404), role (403), CSRF (403), rate
-(429), input (400), then an audit row, the PBX, and the row's result.
-Anonymous requests are refused without a row, so that nobody can fill the
-audit database without an account.
+Every attempt by a signed-in person or a kiosk is audited, allowed or refused. The
+order of the checks is fixed: who (401), what (404), the budgets of the person and of
+the address (429, no row: nothing is written past them), the account as the PBX says
+it is now when last asked long ago (401 ended, 503 not answered), role (403), media
+type (415: a JSON route never reads a form), CSRF (403, the header only), rate (429),
+input (400), then an audit row, the PBX, and the row's result. Anonymous requests are
+refused without a row, so that nobody can fill the audit database without an account;
+a kiosk or a viewer pressing on is held to its budgets, and its refusals fold into one
+row (audit.py).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from wallboard.i18n import t
 from wallboard.pbx.errors import PbxError
 from wallboard.principal import Principal
+from wallboard.ratelimit import retry_after_header
 from wallboard.security import CsrfError, require_csrf
+from wallboard.sessions import fresh_principal
 from wallboard.web.context import parts, principal_of
-from wallboard.web.guards import client_ip, error_message, error_response, language, valid_ext
+from wallboard.web.guards import client_ip, error_message, error_response, json_request, language, valid_ext
 
 log = logging.getLogger("wallboard.actions")
 
@@ -61,11 +67,21 @@ class _Attempt:
                 "ip": client_ip(self.request), "action": self.action, **self.fields}
 
     async def check(self) -> Any:
-        """Role, CSRF and rate limit; returns the JSON body (None when not JSON)."""
+        """The account now, role, media type, CSRF and rate limit; returns the JSON body
+        (None when not JSON)."""
+        try:
+            fresh = await fresh_principal(parts(self.request), self.principal)
+        except PbxError:
+            raise Refusal(503, "UNREACHABLE") from None
+        if fresh is None:
+            raise Refusal(401, "UNAUTHORIZED")
+        self.principal = fresh
         if not self.principal.is_supervisor:
             raise Refusal(403, "FORBIDDEN")
+        if not json_request(self.request):
+            raise Refusal(415, "UNSUPPORTED_MEDIA_TYPE")
         try:
-            await require_csrf(self.request, self.principal)
+            await require_csrf(self.request, self.principal, form=False)
         except CsrfError:
             raise Refusal(403, "CSRF") from None
         if not self.limiter.hit(self.principal.name, self.per_minute):
@@ -123,6 +139,18 @@ def _unauthorized(request: Request) -> JSONResponse:
     return error_response(401, "UNAUTHORIZED", language(request))
 
 
+def _over_budget(request: Request, principal: Principal) -> JSONResponse | None:
+    """429 with Retry-After, and nothing written, once the person or the address has used
+    its budget of attempts (ratelimit.ACTION_BUDGETS)."""
+    wait = parts(request).auth.action_budgets.attempt(f"{principal.role}:{principal.name}",
+                                                      client_ip(request))
+    if not wait:
+        return None
+    response = error_response(429, "RATE_LIMITED", language(request))
+    response.headers["Retry-After"] = retry_after_header(wait)
+    return response
+
+
 async def call_action(request: Request) -> Response:
     """POST /api/calls/{call_id}/{action}."""
     principal = principal_of(request)
@@ -131,6 +159,8 @@ async def call_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in CALL_ACTIONS:
         return PlainTextResponse("Not Found", status_code=404)
+    if (over := _over_budget(request, principal)) is not None:
+        return over
     call_id = request.path_params["call_id"]
     attempt = _Attempt(request, principal, action)
     valid_call = CALL_ID_PATTERN.match(call_id) is not None
@@ -159,6 +189,8 @@ async def click2call(request: Request) -> Response:
     principal = principal_of(request)
     if principal is None:
         return _unauthorized(request)
+    if (over := _over_budget(request, principal)) is not None:
+        return over
     attempt = _Attempt(request, principal, "call")
     try:
         body = await attempt.check()

@@ -1,7 +1,13 @@
-"""The audit log for supervisors: `GET /api/audit` (JSON) and the `/audit` page."""
+"""The audit log for supervisors: `GET /api/audit` (JSON) and the `/audit` page.
+
+Filters: `date` (YYYY-MM-DD, a local day), `username` (who), `result` ("ok", "refused",
+"failed", "pending" or an error code) and `limit` (1 to AUDIT_LIMIT_MAX). A value that
+is malformed or out of range answers 400 rather than being guessed at.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -13,28 +19,32 @@ from wallboard.web.guards import error_response, language, supervisor
 from wallboard.web.pages import render
 
 AUDIT_LIMIT_MAX = 1000
+LIMIT = re.compile(r"^[0-9]{1,4}$")
+USERNAME_MAX = 128
 
 
 def _filters(request: Request) -> dict[str, str]:
-    return {name: request.query_params.get(name, "").strip() for name in ("date", "username")}
+    return {name: request.query_params.get(name, "").strip()
+            for name in ("date", "username", "result", "limit")}
 
 
 async def _audit_rows(request: Request, filters: dict[str, str]) -> list[dict[str, Any]] | None:
-    """The rows for these filters; None when the date is not YYYY-MM-DD."""
-    try:
-        limit = int(request.query_params.get("limit", "200"))
-    except ValueError:
-        limit = 200
+    """The rows for these filters; None when one of them is malformed or out of range."""
+    limit = filters["limit"] or "200"
+    if not LIMIT.match(limit) or not 1 <= int(limit) <= AUDIT_LIMIT_MAX:
+        return None
+    if len(filters["username"]) > USERNAME_MAX:
+        return None
     try:
         return await parts(request).audit.query(date=filters["date"] or None,
                                                 username=filters["username"] or None,
-                                                limit=max(1, min(limit, AUDIT_LIMIT_MAX)))
+                                                result=filters["result"] or None, limit=int(limit))
     except ValueError:
         return None
 
 
 async def audit_api(request: Request) -> Response:
-    """GET /api/audit: newest first, filtered by ?date=YYYY-MM-DD and ?username=."""
+    """GET /api/audit: newest first, filtered by ?date=, ?username=, ?result= and ?limit=."""
     principal = supervisor(request)
     if not isinstance(principal, Principal):
         return principal

@@ -3,6 +3,7 @@ shape of a refusal, and the small inputs (extensions, next paths, client address
 
 from __future__ import annotations
 
+import hmac
 import re
 from urllib.parse import quote
 
@@ -11,13 +12,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 
 from wallboard.i18n import catalogue, pick_language, t
 from wallboard.principal import Principal
-from wallboard.web.context import parts, principal_of
+from wallboard.web.context import parts, principal_of, settings_of, site
 
 EXT_PATTERN = re.compile(r"^[0-9]{1,16}$")
 
 
 def language(conn: HTTPConnection) -> str:
-    return pick_language(conn, parts(conn).settings.display.language)
+    return pick_language(conn, settings_of(conn).display.language)
 
 
 def error_message(lang: str, code: str, ext: str | None = None) -> str:
@@ -35,9 +36,21 @@ def error_response(status: int, code: str, lang: str, ext: str | None = None) ->
     )
 
 
+def base(conn: HTTPConnection) -> str:
+    """The URL prefix of this tenant's pages: "" alone, "/t/{id}" with [[tenants]]."""
+    return parts(conn).base
+
+
+def json_request(request: Request) -> bool:
+    """A JSON route takes a JSON body or none; a form or anything else it refuses (415)
+    before reading it."""
+    declared = request.headers.get("content-type")
+    return declared is None or declared.split(";", 1)[0].strip().lower() == "application/json"
+
+
 def login_redirect(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    return RedirectResponse(f"{base(request)}/login?next={quote(target, safe='')}", status_code=303)
 
 
 def supervisor(request: Request, *, page: bool = False) -> Principal | Response:
@@ -63,12 +76,12 @@ def valid_ext(value: object) -> str | None:
     return None
 
 
-def safe_next(value: object) -> str:
-    """A local path to go to after login; anything else (another site) becomes "/"."""
+def safe_next(value: object, home: str = "/") -> str:
+    """A local path to go to after login; anything else (another site) becomes `home`."""
     if not isinstance(value, str) or not value.startswith("/") or value.startswith(("//", "/\\")):
-        return "/"
+        return home
     if any(ord(ch) < 0x20 or ch == "\\" for ch in value):
-        return "/"
+        return home
     return value
 
 
@@ -76,6 +89,10 @@ def client_ip(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else ""
 
 
-def loggable(text: str) -> str:
-    """A form value (a username) as one short printable line for the log."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)[:64]
+def provider_token_ok(conn: HTTPConnection) -> bool:
+    """?token= is one of [provider] tokens (compared in constant time, every one of them)."""
+    given = conn.query_params.get("token", "").encode()
+    found = False
+    for token in site(conn).settings.provider.tokens:
+        found |= bool(token) and hmac.compare_digest(given, token.encode())
+    return found

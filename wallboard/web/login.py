@@ -15,15 +15,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from wallboard.i18n import t
+from wallboard.logs import loggable
 from wallboard.pbx.errors import PbxError
-from wallboard.principal import LOGIN_CSRF_COOKIE, Auth, Principal, Role
+from wallboard.principal import LOGIN_CSRF_COOKIE, Auth, Credential, Principal, Role
+from wallboard.ratelimit import retry_after_header
 from wallboard.security import CsrfError, require_csrf, submitted_csrf, tokens_match
 from wallboard.web.context import parts, principal_of
 from wallboard.web.guards import (
+    base,
     client_ip,
     error_response,
+    json_request,
     language,
-    loggable,
     safe_next,
     supervisor,
     valid_ext,
@@ -32,8 +35,6 @@ from wallboard.web.pages import render
 
 log = logging.getLogger("wallboard.auth")
 
-# Login attempts per client address and username a minute, against password guessing.
-LOGIN_ATTEMPTS_PER_MINUTE = 10
 # These PBX errors mean "we could not ask", not "the password is wrong".
 _UNREACHABLE_CODES = frozenset({"TIMEOUT", "UNREACHABLE", "BAD_RESPONSE"})
 
@@ -50,7 +51,7 @@ def _login_page(request: Request, auth: Auth, *, status: int = 200, error: str |
 
 async def login_form(request: Request) -> Response:
     auth = parts(request).auth
-    next_path = safe_next(request.query_params.get("next"))
+    next_path = safe_next(request.query_params.get("next"), base(request) + "/")
     principal = principal_of(request)
     if principal is not None and principal.role != "kiosk":
         return RedirectResponse(next_path, status_code=303)
@@ -69,7 +70,7 @@ async def login_submit(request: Request) -> Response:
     username = _text_field(form, "username").strip()
     password = _text_field(form, "password")
     ext_text = _text_field(form, "ext").strip()
-    next_path = safe_next(_text_field(form, "next"))
+    next_path = safe_next(_text_field(form, "next"), base(request) + "/")
     ip = client_ip(request)
 
     def page(status: int, key: str) -> Response:
@@ -85,9 +86,14 @@ async def login_submit(request: Request) -> Response:
         return page(400, "error.BAD_REQUEST")
     if not username or not password:
         return page(400, "login.error.invalid")
-    if not auth.login_attempts.hit(f"{ip} {username.lower()}", LOGIN_ATTEMPTS_PER_MINUTE):
+    wait = auth.login_budgets.attempt(ip, username)  # per address, per username, per both
+    if wait:
         log.warning("login refused for %s from %s: too many attempts", loggable(username), ip)
-        return page(429, "login.error.rate_limited")
+        seconds = retry_after_header(wait)
+        refused = _login_page(request, auth, status=429, username=username, ext=ext_text, next_path=next_path,
+                              error=t(lang, "login.error.rate_limited", seconds=seconds))
+        refused.headers["Retry-After"] = seconds
+        return refused
     try:
         account = await parts(request).pbx.login(username, password)
     except PbxError as error:
@@ -98,18 +104,22 @@ async def login_submit(request: Request) -> Response:
         log.info("login refused for %s from %s: %s", loggable(username), ip, error.code)
         return page(401, "login.error.invalid")
     role: Role = "supervisor" if account.level == "admin" else "viewer"
-    session = auth.sessions.create(username, role, ext)
+    session = auth.sessions.create(username, role, ext, credential=Credential(password))
+    brought = principal_of(request)  # the session this browser came with, if any: no fixation
+    if brought is not None and brought.session_id is not None:
+        auth.sessions.end(brought.session_id)
+        parts(request).hub.close_session(brought.session_id)
     log.info("login ok: %s as %s from %s", loggable(username), role, ip)
     response = RedirectResponse(next_path, status_code=303)
     auth.set_session_cookie(response, session)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path=base(request) + "/login")
     return response
 
 
 async def logout(request: Request) -> Response:
     auth = parts(request).auth
     principal = principal_of(request)
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse(base(request) + "/login", status_code=303)
     if principal is None or principal.session_id is None:
         auth.clear_session_cookie(response)
         return response
@@ -128,8 +138,10 @@ async def set_my_ext(request: Request) -> Response:
         return principal
     auth = parts(request).auth
     lang = language(request)
+    if not json_request(request):
+        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", lang)
     try:
-        await require_csrf(request, principal)
+        await require_csrf(request, principal, form=False)
     except CsrfError:
         return error_response(403, "CSRF", lang)
     try:

@@ -24,7 +24,7 @@ from wallboard.hub import PING_EVERY_S
 from wallboard.i18n import COOKIE, LANGS, LOCALES, catalogue, pick_language
 from wallboard.principal import Principal
 from wallboard.settings import Settings
-from wallboard.web.context import parts, principal_of
+from wallboard.web.context import PARTS_KEY, parts, principal_of, settings_of, site
 from wallboard.web.guards import login_redirect
 
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -64,7 +64,8 @@ def _lang_links(request: Request) -> dict[str, str]:
 
 
 def base_context(request: Request) -> dict[str, Any]:
-    settings = parts(request).settings
+    settings = settings_of(request)
+    found = request.scope.get(PARTS_KEY)
     lang = pick_language(request, settings.display.language)
     principal = principal_of(request)
     return {
@@ -79,6 +80,7 @@ def base_context(request: Request) -> dict[str, Any]:
         "display": dataclasses.asdict(settings.display),
         "lang_links": _lang_links(request),
         "layout": "tab",
+        "base": found.base if found else "",  # the tenant's URL prefix for links and forms
     }
 
 
@@ -87,7 +89,9 @@ def render(request: Request, template_name: str, context: dict[str, Any],
     """A page with the base context; `context` adds to it and wins on conflicts."""
     full = base_context(request)
     full.update(context)
-    response = parts(request).templates.TemplateResponse(request, template_name, full, status_code=status_code)
+    found = request.scope.get(PARTS_KEY)
+    templates = found.templates if found else site(request).templates
+    response = templates.TemplateResponse(request, template_name, full, status_code=status_code)
     chosen = request.query_params.get("lang")
     if chosen in LANGS:
         # Remember an explicit choice, so the next page and the action API
@@ -97,7 +101,7 @@ def render(request: Request, template_name: str, context: dict[str, Any],
 
 
 def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
-          ws_path: str, state_path: str) -> dict[str, Any]:
+          ws_path: str, state_path: str, base: str) -> dict[str, Any]:
     display = settings.display
     poll = settings.poll
     return {
@@ -112,6 +116,7 @@ def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
         "csrf": principal.csrf_token,
         "ws_path": ws_path,
         "state_path": state_path,
+        "base": base,  # the tenant's URL prefix: "" alone, "/t/{id}" with [[tenants]]
         "demo": settings.auth.mode == "none",
         "rotate_seconds": display.rotate_seconds if layout == "kiosk" else 0,
         "thresholds": {
@@ -130,14 +135,15 @@ def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
 
 
 def _board(request: Request, layout: str, token: str | None) -> Response:
-    settings = parts(request).settings
+    found = parts(request)
+    settings = found.settings
     principal = principal_of(request)
     if principal is None:
         return login_redirect(request)
     lang = pick_language(request, settings.display.language)
     suffix = f"?token={quote(token, safe='')}" if token and principal.role == "kiosk" else ""
-    ws_path = "/ws" + suffix
-    boot = _boot(settings, principal, lang, layout, ws_path, "/api/state" + suffix)
+    ws_path = found.base + "/ws" + suffix
+    boot = _boot(settings, principal, lang, layout, ws_path, found.base + "/api/state" + suffix, found.base)
     return render(request, "board.html", {
         "layout": layout, "ws_path": ws_path, "boot": boot, "actions": boot["actions"],
     })

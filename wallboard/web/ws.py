@@ -1,8 +1,16 @@
 """`GET /ws`: a screen's WebSocket (SPEC section 6). The Origin is checked before anything
-else; the principal decides the audience; the hub does the rest."""
+else (a missing one is refused too, unless server.allow_missing_origin: browsers always
+send it); the principal decides the audience; the hub does the rest.
+
+Limits: at most server.max_sockets_per_session sockets open at once per session and per
+kiosk token, closed with 4429 past that (the open demo, auth.mode "none", has neither and
+no limit); attempts without a principal, at most that many a minute per address, refused
+at the handshake past that.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -10,31 +18,65 @@ import orjson
 from starlette.websockets import WebSocket
 
 from wallboard.hub import Resume
+from wallboard.principal import Principal
 from wallboard.security import origin_allowed
 from wallboard.web.context import parts, principal_of
+from wallboard.web.guards import client_ip
 
 log = logging.getLogger("wallboard.ws")
 
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_MANY = 4429
 EPOCH = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 async def ws_endpoint(ws: WebSocket) -> None:
     found = parts(ws)
     origin = ws.headers.get("origin")
+    if origin is None and not found.settings.server.allow_missing_origin:
+        log.info("websocket refused: no Origin header")
+        await ws.close(code=CLOSE_FORBIDDEN_ORIGIN)
+        return
     if origin is not None and not origin_allowed(origin, found.settings):
         log.info("websocket refused: origin %s not allowed", origin[:80])
         await ws.close(code=CLOSE_FORBIDDEN_ORIGIN)
         return
     principal = principal_of(ws)
-    await ws.accept()
+    limit = found.settings.server.max_sockets_per_session
+    auth = found.auth
     if principal is None:
+        if not auth.anonymous_sockets.hit(client_ip(ws), limit):
+            await ws.close(code=CLOSE_TOO_MANY)  # before accepting: a 403 at the handshake
+            return
+        await ws.accept()
         await ws.close(code=CLOSE_UNAUTHENTICATED)
         return
-    async with found.hub.subscribe(ws, kind=principal.role, audience=principal.audience,
-                                   session_id=principal.session_id, resume=_resume(ws)) as screen:
-        await found.hub.serve(screen)
+    key = socket_key(ws, principal)
+    if key is not None and not auth.sockets.acquire(key, limit):
+        log.info("websocket refused: this %s already has %d open", principal.role, limit)
+        await ws.accept()
+        await ws.close(code=CLOSE_TOO_MANY)
+        return
+    try:
+        await ws.accept()
+        async with found.hub.subscribe(ws, kind=principal.role, audience=principal.audience,
+                                       session_id=principal.session_id, resume=_resume(ws)) as screen:
+            await found.hub.serve(screen)
+    finally:
+        if key is not None:
+            auth.sockets.release(key)
+
+
+def socket_key(ws: WebSocket, principal: Principal) -> str | None:
+    """What a socket counts against: its session, or its kiosk token (hashed: the table
+    holds no token); None for the open demo's one principal."""
+    if principal.session_id is not None:
+        return "session:" + principal.session_id
+    if principal.role == "kiosk":
+        token = ws.query_params.get("token", "")
+        return "kiosk:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    return None
 
 
 def _resume(ws: WebSocket) -> Resume | None:

@@ -1,0 +1,102 @@
+"""The provider's view: one row per tenant, live, with nothing personal on it.
+
+Every second (and so within a second of any change) each tenant's row is read off its
+live state: the health of its sources, agents online / ringing / on a call, active calls,
+callers waiting, the longest wait, service level and calls answered today. Rows hold
+counts and times only — no phone number, agent or caller name, or call id is ever read
+into them, so none can reach a provider's screen. Changed rows go out as patches on the
+same machinery as a board (a bus, a hub, `put`/`upd`/`del` ops, one seq line).
+
+A row's `trouble` orders the view: refused (the PBX refuses its key) before stale (a
+source failing or old) before waiting callers over the limit before the rest.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from wallboard.audience import Audience
+from wallboard.bus import LocalBus, Published
+from wallboard.patches import Op, compact, del_op, record_op, set_op
+from wallboard.poller import now_ms
+from wallboard.tenancy import Parts, Site
+
+ROW_FIELDS = ("name", "health", "error", "webhooks_at", "agents_online", "agents_ringing", "agents_oncall",
+              "active_calls", "waiting", "longest_wait_since", "service_level", "answered_today", "trouble")
+REFUSED_CODES = ("INVALID_CREDENTIALS", "UNAUTHORIZED", "FORBIDDEN", "TENANT_DISABLED", "HTTP_401", "HTTP_403")
+
+
+def tenant_row(name: str, parts: Parts, waiting_warn_s: int, now: int) -> dict[str, Any]:
+    """One tenant's figures. Only counts, times and its configured name: never a number,
+    an agent's or a caller's name, or a call id."""
+    live = parts.engine.live
+    states = {"idle": 0, "ringing": 0, "oncall": 0}
+    for agent in live.agents.values():
+        if agent["state"] in states:
+            states[agent["state"]] += 1
+    waiting, since = live.waiting.figures()
+    health = parts.engine.live.health
+    errors = [h.error or "" for h in health.sources.values() if not h.ok]
+    if any(code in error for error in errors for code in REFUSED_CODES):
+        state = "refused"
+    elif not all(health[s].ok for s in ("agents", "calls")):
+        state = "stale" if health["agents"].at is not None else "starting"
+    else:
+        state = "ok"
+    stats = live.stats.to_json((waiting, since))
+    longest = (now - since) // 1000 if since else 0
+    trouble = {"refused": 0, "stale": 1, "starting": 2}.get(state, 4)
+    if state == "ok" and waiting and longest >= waiting_warn_s:
+        trouble = 3
+    return {
+        "name": name, "health": state, "error": errors[0][:120] if errors else None,
+        "webhooks_at": health.webhooks["at"],
+        "agents_online": sum(states.values()), "agents_ringing": states["ringing"],
+        "agents_oncall": states["oncall"], "active_calls": len(live.calls),
+        "waiting": waiting, "longest_wait_since": since,
+        "service_level": stats["service_level"],
+        "answered_today": int(live.status.get("counts", {}).get("ANSWERED", 0)),
+        "trouble": trouble,
+    }
+
+
+class ProviderBoard:
+    """The rows, their seq line and their bus: a board whose records are tenants."""
+
+    def __init__(self, site: Site, *, clock: Callable[[], int] = now_ms) -> None:
+        self.site = site
+        self.clock = clock
+        self.epoch = secrets.token_hex(6)
+        self.seq = 0
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.bus = LocalBus(self.epoch)
+
+    def refresh(self) -> None:
+        """Read every tenant's row again; publish what changed as one patch."""
+        now = self.clock()
+        ops: list[Op] = []
+        fresh: dict[str, dict[str, Any]] = {}
+        for tenant_id, parts in self.site.tenants.items():
+            row = {"id": tenant_id, **tenant_row(self.site.names.get(tenant_id, tenant_id), parts,
+                                                  parts.settings.display.waiting_warn_seconds, now)}
+            fresh[tenant_id] = row
+            ops += record_op("tenants", tenant_id, self.rows.get(tenant_id), row)
+        ops += [del_op("tenants", gone) for gone in self.rows.keys() - fresh.keys()]
+        self.rows = fresh
+        ops = compact(ops)
+        if not ops:
+            return
+        self.seq += 1
+        body = orjson.dumps({"type": "patch", "seq": self.seq, "ops": [*ops, set_op("now", now)]})
+        self.bus.publish_nowait(Published(self.epoch, self.seq, dict.fromkeys(Audience, body)))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "seq": self.seq, "now": self.clock(), "tenants": list(self.rows.values())}
+
+    def snapshot_bytes(self, audience: Audience) -> tuple[int, bytes]:
+        return self.seq, orjson.dumps({"type": "snapshot", "epoch": self.epoch, "seq": self.seq,
+                                       "state": self.snapshot()})
