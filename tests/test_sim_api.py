@@ -317,3 +317,20 @@ async def test_without_lifespan_the_world_still_moves_on_requests() -> None:
         truth = (await c.get("/_sim/truth")).json()
         assert truth["calls"] == [] and truth["counts"]["ANSWERED"] == 1
         assert flow["legs"][0]["ext"] == "1001"
+
+
+def test_the_backlog_is_made_when_read_and_sorts_in_before_live_records() -> None:
+    from wallboard.sim.app import build_runtime
+
+    rt = build_runtime(SimOptions(agents=4, seed=3, rate=30, logged_in_ratio=1.0))
+    store = rt.cdrs
+    flow = rt.world.start_outbound(ext="1001", number="0899", hotline="19001919", ring_seconds=0,
+                                   talk_seconds=None, answered=False, outcome="BUSY")  # fmt: skip
+    rt.world.advance(rt.world.now)
+    assert not store.loaded  # a live record did not make it
+    now = rt.clock.now()
+    records = store.between(rt.local.midnight(now), now + 60)
+    assert store.loaded and records[-1].id.strip() == flow.flow_id
+    assert [c.started for c in records] == sorted(c.started for c in records)
+    if now - rt.local.midnight(now) > 600:
+        assert len(records) > 1

@@ -94,6 +94,11 @@ class CdrStore:
         self._by_id: dict[str, Cdr] | None = None  # built on the first lookup by id
         self._scrolls: dict[str, tuple[list[Cdr], int]] = {}
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the backlog has been made (or there is none)."""
+        return self._backlog is None
+
     def load(self) -> None:
         if self._backlog is not None:
             backlog, self._backlog = self._backlog, None
@@ -105,7 +110,8 @@ class CdrStore:
         return len(self._records)
 
     def add(self, cdr: Cdr) -> None:
-        self.load()
+        # No load() here: a live call ending is no reason to make the backlog, whose
+        # records all start before start-up and land before the live ones when made.
         index = bisect.bisect_right(self._starts, cdr.started)
         self._starts.insert(index, cdr.started)
         self._records.insert(index, cdr)
