@@ -33,13 +33,11 @@ from wallboard.pbx.client import PbxClient
 from wallboard.provider import ProviderBoard
 from wallboard.security import SecurityHeadersMiddleware, internal_error_handler, security_headers
 from wallboard.server import RawSendMiddleware
-from wallboard.sessions import SWEEP_EVERY_S as SESSIONS_EVERY_S
 from wallboard.settings import Settings
-from wallboard.tenancy import Parts, Site
+from wallboard.tenancy import SWEEP_EVERY_S, Parts, Site
 from wallboard.web.context import PartsMiddleware
 from wallboard.web.pages import make_templates
 
-SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
 PROVIDER_EVERY_S = 1.0  # the provider's rows are read again this often
 
 
@@ -58,31 +56,23 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         site.provider_hub = Hub(site.provider.snapshot_bytes, queue_size=settings.server.ws_queue_size)
     else:
         site.build(None, pbx)
-    scheduler = AsyncIOScheduler()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await audit.open()
-        loop = asyncio.get_running_loop()
-        delivering = [loop.create_task(parts.hub.run(parts.engine.bus)) for parts in site.tenants.values()]
-        scheduler.start()
-        for tenant_id, parts in site.tenants.items():
-            _start(scheduler, parts, site.phase(tenant_id))
+        await site.start()
+        provider: asyncio.Task[None] | None = None
         if site.provider is not None and site.provider_hub is not None:
-            delivering.append(loop.create_task(site.provider_hub.run(site.provider.bus)))
-            _start_provider(scheduler, site.provider, site.provider_hub)
+            provider = asyncio.get_running_loop().create_task(site.provider_hub.run(site.provider.bus))
+            _start_provider(site.scheduler, site.provider, site.provider_hub)
         try:
             yield
         finally:
-            scheduler.pause()
-            for parts in site.tenants.values():
-                await parts.engine.stop()
-                await parts.keeper.stop()
-            scheduler.shutdown(wait=False)
+            await site.stop()
             await close_all(site)
-            for task in delivering:
-                task.cancel()
-            await asyncio.gather(*delivering, return_exceptions=True)
+            if provider is not None:
+                provider.cancel()
+                await asyncio.gather(provider, return_exceptions=True)
             if http_client is None:
                 await http.aclose()
             await audit.close()
@@ -122,24 +112,22 @@ async def close_all(site: Site) -> None:
     await asyncio.gather(*(hub.close_all() for hub in hubs))
 
 
-def _start(scheduler: AsyncIOScheduler, parts: Parts, phase: float) -> None:
-    prefix = "" if parts.engine.tenant is None else f"{parts.tenant}:"
-    parts.engine.start(scheduler, phase)
-    scheduler.add_job(_ping, "interval", args=[parts], seconds=PING_EVERY_S, id=prefix + "ping",
-                      max_instances=1, coalesce=True)
-    scheduler.add_job(_sweep, "interval", args=[parts.hub], seconds=SWEEP_EVERY_S, id=prefix + "sweep",
-                      max_instances=1, coalesce=True)
-    scheduler.add_job(parts.keeper.sweep, "interval", seconds=SESSIONS_EVERY_S, id=prefix + "sessions",
-                      max_instances=1, coalesce=True)
-
-
 def _start_provider(scheduler: AsyncIOScheduler, board: ProviderBoard, hub: Hub) -> None:
-    scheduler.add_job(board.refresh, "interval", seconds=PROVIDER_EVERY_S, id="provider", max_instances=1,
-                      coalesce=True)
+    # Coroutines, all of them: APScheduler runs a plain function on a worker thread.
+    scheduler.add_job(_refresh, "interval", args=[board], seconds=PROVIDER_EVERY_S, id="provider",
+                      max_instances=1, coalesce=True)
     scheduler.add_job(_provider_ping, "interval", args=[board, hub], seconds=PING_EVERY_S, id="provider:ping",
                       max_instances=1, coalesce=True)
     scheduler.add_job(_sweep, "interval", args=[hub], seconds=SWEEP_EVERY_S, id="provider:sweep",
                       max_instances=1, coalesce=True)
+
+
+async def _refresh(board: ProviderBoard) -> None:
+    board.refresh()
+
+
+async def _sweep(hub: Hub) -> None:
+    hub.sweep()
 
 
 async def _provider_ping(board: ProviderBoard, hub: Hub) -> None:
@@ -158,14 +146,6 @@ async def stop_jobs(scheduler: AsyncIOScheduler, engine: _Stoppable) -> None:
     scheduler.pause()
     await engine.stop()
     scheduler.shutdown(wait=False)
-
-
-async def _ping(parts: Parts) -> None:
-    parts.hub.ping(parts.engine.heartbeat())
-
-
-async def _sweep(hub: Hub) -> None:
-    hub.sweep()
 
 
 def _live_figures(site: Site) -> dict[str, Any]:

@@ -12,6 +12,7 @@ lives under `/t/{id}/` and its webhooks arrive at `/hooks/pbx/{id}/{secret}`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -19,15 +20,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.templating import Jinja2Templates
 
 from wallboard.audit import AuditLog
 from wallboard.engine import Engine
-from wallboard.hub import Hub
+from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.metrics import Metrics
 from wallboard.pbx.client import PbxClient
 from wallboard.principal import Auth
 from wallboard.ratelimit import RateLimiter
+from wallboard.sessions import SWEEP_EVERY_S as SESSIONS_EVERY_S
 from wallboard.sessions import SessionKeeper
 from wallboard.settings import Settings, TenantSettings
 
@@ -35,6 +38,8 @@ if TYPE_CHECKING:  # the provider's board reads the tenants' parts
     from wallboard.provider import ProviderBoard
 
 DEFAULT = "default"  # the one tenant of a deployment without [[tenants]]
+SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
+CLOSE_GONE = 4404  # a tenant's screens, when the tenant is removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,9 @@ class Site:
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     provider: ProviderBoard | None = None  # the provider's view, with [[tenants]]
     provider_hub: Hub | None = None
+    scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # tenant -> its hub's delivery
+    _running: bool = False
 
     def __post_init__(self) -> None:
         self.node_id = self.settings.cluster.node_id or self.node_id
@@ -101,6 +109,69 @@ class Site:
         self.names[tenant_id] = tenant.name if tenant is not None else DEFAULT
         return parts
 
+    # -- running ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.scheduler.start()
+        self._running = True
+        for parts in list(self.tenants.values()):
+            self._start_tenant(parts)
+
+    async def stop(self) -> None:
+        """Every tenant's jobs paused at once (none logged as failed), then each stopped."""
+        self.scheduler.pause()
+        for tenant_id in list(self.tenants):
+            await self._stop_tenant(tenant_id, close=False)
+        self.scheduler.shutdown(wait=False)
+        self._running = False
+
+    def add(self, tenant: TenantSettings) -> Parts:
+        """A tenant added while running (`wallboard tenants add`): built and started; the
+        other tenants' screens notice nothing."""
+        parts = self.build(tenant)
+        if self._running:
+            self._start_tenant(parts)
+        return parts
+
+    async def remove(self, tenant_id: str) -> None:
+        """A tenant removed or disabled while running: its jobs end, its screens are closed."""
+        if tenant_id in self.tenants:
+            await self._stop_tenant(tenant_id, close=True)
+            del self.tenants[tenant_id]
+            self.names.pop(tenant_id, None)
+
+    def _start_tenant(self, parts: Parts) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks[parts.tenant] = loop.create_task(parts.hub.run(parts.engine.bus))
+        prefix = self.prefix(parts.tenant)
+        parts.engine.start(self.scheduler, self.phase(parts.tenant))
+        every = ((_ping, PING_EVERY_S, "ping"), (_sweep, SWEEP_EVERY_S, "sweep"))
+        for job, seconds, name in every:
+            self.scheduler.add_job(job, "interval", args=[parts], seconds=seconds, id=prefix + name,
+                                   max_instances=1, coalesce=True)
+        self.scheduler.add_job(parts.keeper.sweep, "interval", seconds=SESSIONS_EVERY_S, id=prefix + "sessions",
+                               max_instances=1, coalesce=True)
+
+    async def _stop_tenant(self, tenant_id: str, *, close: bool) -> None:
+        parts = self.tenants[tenant_id]
+        prefix = self.prefix(tenant_id)
+        if prefix:
+            for job in self.scheduler.get_jobs():
+                if job.id.startswith(prefix):
+                    job.remove()
+        await parts.engine.stop()
+        await parts.keeper.stop()
+        if close:
+            await parts.hub.close_all(CLOSE_GONE, "this call center's board was removed")
+        task = self._tasks.pop(tenant_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def prefix(self, tenant_id: str) -> str:
+        """Its jobs' names on the shared scheduler: "" alone, "{id}:" with tenants."""
+        return f"{tenant_id}:" if self.multi else ""
+
     def phase(self, tenant_id: str) -> float:
         """Where in each poll interval a tenant's reads fall, from 0 to 1: spread by a hash of
         its id, so hundreds of tenants do not all ask the PBX at :00."""
@@ -108,3 +179,11 @@ class Site:
             return 0.0
         digest = hashlib.blake2b(tenant_id.encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64
+
+
+async def _ping(parts: Parts) -> None:
+    parts.hub.ping(parts.engine.heartbeat())
+
+
+async def _sweep(parts: Parts) -> None:
+    parts.hub.sweep()
