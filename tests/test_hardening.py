@@ -142,7 +142,8 @@ PATHS = st.one_of(
     st.builds(lambda c, a: f"/api/calls/{c}/{a}", st.sampled_from([CALL, "x", "a" * 300]) | SEGMENT,
               st.sampled_from(ACTIONS) | SEGMENT),
     st.builds(lambda s: f"/hooks/pbx/{s}", SEGMENT),
-    st.lists(SEGMENT, max_size=4).map(lambda parts: "/" + "/".join(parts)),
+    # (an HTTP client cannot send a path that starts with "//": it reads as a host)
+    st.lists(SEGMENT, max_size=4).map(lambda parts: "/" + "/".join(parts).lstrip("/")),
 )
 ODD_VALUES = st.sampled_from([
     "9999-12-31", "0001-01-01", "2025-02-30", "2025-11-28", "-1", "0", "1", "1000", "1001",
