@@ -149,3 +149,104 @@ async def test_no_frame_to_one_tenants_screens_holds_the_others_ids(deployment: 
         assert seen[mine] and orjson.loads(seen[mine][0])["type"] == "snapshot"
         leaked = [call_id for call_id in ids[other] if call_id.encode() in text]
         assert leaked == [], f"{mine}'s screens saw {other}'s calls"
+
+
+def cli_config(tmp: Path, deployment: Deployment) -> Path:
+    """The config the `wallboard tenants` commands read: the running deployment's database."""
+    path = tmp / "cli.toml"
+    storage = site_of(deployment.app).settings.storage.path
+    path.write_text(f'[pbx]\nbase_url = "{deployment.sim_url}"\n[storage]\npath = "{storage}"\n'
+                    '[provider]\nsecret_token = "sim-secret-token"\n'
+                    + "".join(f'[[tenants]]\nid = "{t}"\napi_key = "sim-api-key-{t}"\n' for t in ("t1", "t2")))
+    return path
+
+
+async def test_a_tenant_created_disabled_and_removed_while_the_others_run(deployment: Deployment,
+                                                                          tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from wallboard.cli import main
+
+    config = str(cli_config(tmp_path, deployment))
+    site = site_of(deployment.app)
+    run = CliRunner().invoke
+    ws_url = deployment.url.replace("http", "ws") + f"/t/t1/ws?token={KIOSK['t1']}"
+    async with websockets.connect(ws_url, origin=deployment.url, max_size=None) as t1_screen:
+        first = orjson.loads(await t1_screen.recv())
+        assert first["type"] == "snapshot"
+
+        made = await asyncio.to_thread(run, main, ["tenants", "create", "t3", "--name", "Third", "--config", config])
+        assert made.exit_code == 0, made.output
+        assert "sim-api-key" not in made.output and "created on the PBX" in made.output
+        await until(lambda: "t3" in site.tenants and site.tenants["t3"].engine.poller.first_success.is_set(),
+                    15, "t3 started and polled")
+        async with httpx.AsyncClient(base_url=deployment.url) as c:
+            assert (await c.get("/t/t3/login")).status_code == 200
+        listed = await asyncio.to_thread(run, main, ["tenants", "list", "--config", config])
+        assert re.search(r"^t3 +enabled +stored +Third$", listed.output, re.M), listed.output
+
+        done = await asyncio.to_thread(run, main, ["tenants", "disable", "t3", "--config", config])
+        assert done.exit_code == 0, done.output
+        await until(lambda: "t3" not in site.tenants, 10, "t3 stopped")
+        async with httpx.AsyncClient(base_url=deployment.url) as c:
+            assert (await c.get("/t/t3/login")).status_code == 404
+        done = await asyncio.to_thread(run, main, ["tenants", "remove", "t3", "--config", config])
+        assert done.exit_code == 0 and "t3" not in (await asyncio.to_thread(
+            run, main, ["tenants", "list", "--config", config])).output
+
+        # t1's screen went on: still open, its next frames carry on from its seq, no snapshot
+        frames = []
+        while len(frames) < 3:
+            frame = orjson.loads(await asyncio.wait_for(t1_screen.recv(), 10))
+            if frame["type"] != "ping":
+                frames.append(frame)
+        assert all(f["type"] == "patch" for f in frames)
+
+
+def test_tenants_add_reads_the_key_from_a_file_or_the_environment_never_the_command_line(
+        tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from wallboard.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[storage]\npath = "{tmp_path / "wb.db"}"\n')
+    runner = CliRunner()
+    refused = runner.invoke(main, ["tenants", "add", "acme", "--config", str(config)], env={})
+    assert refused.exit_code != 0 and "WALLBOARD_TENANT_ACME_API_KEY" in refused.output
+    key = tmp_path / "key"
+    key.write_text("the-acme-key\n")
+    added = runner.invoke(main, ["tenants", "add", "acme", "--name", "ACME", "--api-key-file", str(key),
+                                 "--config", str(config)])
+    assert added.exit_code == 0, added.output
+    by_env = runner.invoke(main, ["tenants", "add", "beta-2", "--config", str(config)],
+                           env={"WALLBOARD_TENANT_BETA_2_API_KEY": "the-beta-key"})
+    assert by_env.exit_code == 0, by_env.output
+    listed = runner.invoke(main, ["tenants", "list", "--config", str(config)])
+    assert "acme" in listed.output and "beta-2" in listed.output
+    assert "the-acme-key" not in listed.output + added.output and "the-beta-key" not in listed.output
+    bad = runner.invoke(main, ["tenants", "add", "Bad_Id", "--config", str(config)], env={
+        "WALLBOARD_TENANT_BAD_ID_API_KEY": "k"})
+    assert bad.exit_code != 0 and "a-z, 0-9" in bad.output
+
+
+async def test_a_tenant_disabled_on_the_pbx_shows_refused_is_left_alone_and_comes_back(
+        deployment: Deployment) -> None:
+    import time
+
+    from wallboard.health import REFUSED_RETRY_S
+    from wallboard.provider import tenant_row
+
+    t2 = deployment.tenant("t2")
+    secret = {"Authorization": "Bearer sim-secret-token"}
+    async with httpx.AsyncClient(base_url=deployment.sim_url, headers=secret) as sim:
+        assert (await sim.put("/v1/tenant/t2", json={"enable": False})).status_code == 200
+        await until(lambda: tenant_row("t2", t2, 60, 0)["health"] == "refused", 20, "t2 shown as refused")
+        health = t2.engine.live.health
+        await until(lambda: health["agents"].failures >= 3, 20, "three refusals in a row")
+        assert health["agents"].next_try >= time.monotonic() + REFUSED_RETRY_S / 2 - 5  # left alone
+        assert tenant_row("t1", deployment.tenant("t1"), 60, 0)["health"] == "ok"  # the others go on
+        assert (await sim.put("/v1/tenant/t2", json={"enable": True})).status_code == 200
+    for source in health.sources.values():
+        source.next_try = 0.0  # as if the minute had passed
+    await until(lambda: tenant_row("t2", t2, 60, 0)["health"] == "ok", 20, "t2 back")

@@ -35,15 +35,20 @@ from wallboard.security import SecurityHeadersMiddleware, internal_error_handler
 from wallboard.server import RawSendMiddleware
 from wallboard.settings import Settings
 from wallboard.tenancy import SWEEP_EVERY_S, Parts, Site
+from wallboard.tenant_store import TenantStore, effective_tenants, with_stored
 from wallboard.web.context import PartsMiddleware
 from wallboard.web.pages import make_templates
 
 PROVIDER_EVERY_S = 1.0  # the provider's rows are read again this often
+TENANTS_EVERY_S = 2.0  # the stored tenants are read again this often
 
 
 def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None,
                pbx: PbxClient | None = None) -> Starlette:
     """The wallboard; `pbx` replaces the PBX client of a deployment without tenants (tests)."""
+    store = TenantStore(settings.storage.path)
+    configured = settings
+    settings = with_stored(configured, store)  # tenants added by `wallboard tenants add` run too
     # One pool for every tenant: they share the PBX's API host.
     http = http_client or httpx.AsyncClient(limits=httpx.Limits(max_connections=20))
     metrics = Metrics(lambda: _live_figures(site))  # read at scrape time
@@ -65,6 +70,9 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         if site.provider is not None and site.provider_hub is not None:
             provider = asyncio.get_running_loop().create_task(site.provider_hub.run(site.provider.bus))
             _start_provider(site.scheduler, site.provider, site.provider_hub)
+            site.scheduler.add_job(_sync_tenants, "interval", args=[site, store, configured],
+                                   seconds=TENANTS_EVERY_S,
+                                   id="tenants", max_instances=1, coalesce=True)
         try:
             yield
         finally:
@@ -120,6 +128,12 @@ def _start_provider(scheduler: AsyncIOScheduler, board: ProviderBoard, hub: Hub)
                       max_instances=1, coalesce=True)
     scheduler.add_job(_sweep, "interval", args=[hub], seconds=SWEEP_EVERY_S, id="provider:sweep",
                       max_instances=1, coalesce=True)
+
+
+async def _sync_tenants(site: Site, store: TenantStore, configured: Settings) -> None:
+    """Tenants added, changed, disabled or removed in the database since the last look."""
+    stored = await asyncio.to_thread(store.all)
+    await site.sync(effective_tenants(configured, stored))
 
 
 async def _refresh(board: ProviderBoard) -> None:

@@ -245,3 +245,136 @@ def check(config_path: str | None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def tenants() -> None:
+    """The tenants one deployment serves: those of [[tenants]] and those added here, kept in the
+    storage database; a running server picks up a change within a few seconds."""
+
+
+def _store(settings: Settings) -> Any:
+    from wallboard.tenant_store import TenantStore
+
+    return TenantStore(settings.storage.path)
+
+
+def _api_key(tenant_id: str, key_file: str | None) -> str:
+    """From --api-key-file, else WALLBOARD_TENANT_<ID>_API_KEY: never from the command line,
+    where it would stay in the shell's history and the process list."""
+    import os
+    from pathlib import Path
+
+    if key_file:
+        try:
+            return Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise click.ClickException(f"cannot read {key_file}: {e.strerror}") from None
+    var = f"WALLBOARD_TENANT_{tenant_id.upper().replace('-', '_')}_API_KEY"
+    key = os.environ.get(var, "").strip()
+    if not key:
+        raise click.ClickException(f"give the tenant's PBX API key with --api-key-file FILE or ${var}")
+    return key
+
+
+@tenants.command("list")
+@config_option
+def tenants_list(config_path: str | None) -> None:
+    """One line per tenant: id, state, where it is defined, its name (never its key)."""
+    settings = _settings(config_path)
+    rows = {t.id: t for t in _store(settings).all()}
+    for tenant in settings.tenants:
+        row = rows.pop(tenant.id, None)
+        state = "enabled" if row is None or row.enabled else "disabled"
+        click.echo(f"{tenant.id:<32} {state:<8} config  {tenant.name}")
+    for row in rows.values():
+        click.echo(f"{row.id:<32} {'enabled' if row.enabled else 'disabled':<8} stored  {row.name}")
+
+
+@tenants.command("add")
+@config_option
+@click.argument("tenant_id")
+@click.option("--name", default="", help="The call center's name, as the provider sees it.")
+@click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
+              help="A file holding its PBX API key (else $WALLBOARD_TENANT_<ID>_API_KEY).")
+def tenants_add(config_path: str | None, tenant_id: str, name: str, api_key_file: str | None) -> None:
+    """Add a tenant (or change its name and key)."""
+    from wallboard.tenant_store import StoredTenant
+
+    settings = _settings(config_path)
+    if any(t.id == tenant_id for t in settings.tenants):
+        raise click.ClickException(f"{tenant_id} is defined in {settings.source}; change it there")
+    try:
+        _store(settings).put(StoredTenant(tenant_id, name or tenant_id, _api_key(tenant_id, api_key_file)))
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{tenant_id}: added")
+
+
+def _set_enabled(config_path: str | None, tenant_id: str, enabled: bool) -> None:
+    from wallboard.tenant_store import StoredTenant
+
+    settings = _settings(config_path)
+    store = _store(settings)
+    if not store.set_enabled(tenant_id, enabled):
+        configured = next((t for t in settings.tenants if t.id == tenant_id), None)
+        if configured is None:
+            raise click.ClickException(f"no tenant {tenant_id}")
+        store.put(StoredTenant(tenant_id, configured.name, "", enabled))  # the config says the rest
+    click.echo(f"{tenant_id}: {'enabled' if enabled else 'disabled'}")
+
+
+@tenants.command("disable")
+@config_option
+@click.argument("tenant_id")
+def tenants_disable(config_path: str | None, tenant_id: str) -> None:
+    """Stop serving a tenant (its screens are closed); `enable` brings it back."""
+    _set_enabled(config_path, tenant_id, False)
+
+
+@tenants.command("enable")
+@config_option
+@click.argument("tenant_id")
+def tenants_enable(config_path: str | None, tenant_id: str) -> None:
+    """Serve a disabled tenant again."""
+    _set_enabled(config_path, tenant_id, True)
+
+
+@tenants.command("remove")
+@config_option
+@click.argument("tenant_id")
+def tenants_remove(config_path: str | None, tenant_id: str) -> None:
+    """Forget a tenant added here (one of [[tenants]] is removed from the config file)."""
+    settings = _settings(config_path)
+    if not _store(settings).remove(tenant_id):
+        raise click.ClickException(f"no stored tenant {tenant_id}")
+    click.echo(f"{tenant_id}: removed")
+
+
+@tenants.command("create")
+@config_option
+@click.argument("tenant_id")
+@click.option("--name", default="", help="The call center's name, as the provider sees it.")
+def tenants_create(config_path: str | None, tenant_id: str, name: str) -> None:
+    """Provision a new tenant on the PBX ([provider] secret_token) and add it with the API key
+    the PBX answers; the key is stored, never printed."""
+    from wallboard.tenant_store import StoredTenant
+
+    settings = _settings(config_path)
+    if not settings.provider.secret_token:
+        raise click.ClickException("set [provider] secret_token (better: WALLBOARD_PROVIDER_SECRET_TOKEN_FILE)")
+
+    async def run() -> Any:
+        async with httpx.AsyncClient() as http:
+            pbx = PbxClient(settings.pbx.base_url, "", http=http, timeout=settings.pbx.timeout,
+                            secret_token=settings.provider.secret_token)
+            return await pbx.create_tenant(tenant_id)
+
+    try:
+        made = asyncio.run(run())
+    except PbxError as e:
+        raise click.ClickException(f"the PBX refused: {e}") from None
+    if made.user is None or not made.user.api_key:
+        raise click.ClickException("the PBX created the tenant but answered no api_key")
+    _store(settings).put(StoredTenant(tenant_id, name or tenant_id, made.user.api_key))
+    click.echo(f"{tenant_id}: created on the PBX ({made.domain}) and added")

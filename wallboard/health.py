@@ -19,6 +19,11 @@ PROBE = "agents"  # the source that keeps asking while the others' circuits are 
 CIRCUIT_AFTER = 5
 CIRCUIT_OPEN_S = 30.0
 BACKOFF_CAP_S = 30.0
+# The PBX refuses the key itself (a wrong key, a disabled tenant): after a few refusals
+# in a row even the probe asks only this often, until the key works again.
+REFUSED_CODES = frozenset({"INVALID_CREDENTIALS", "TENANT_DISABLED", "HTTP_401", "HTTP_403"})
+REFUSED_AFTER = 3
+REFUSED_RETRY_S = 60.0
 
 
 @dataclass
@@ -42,10 +47,12 @@ class SourceHealth:
         self.failures, self.next_try = 0, 0.0
         return changed
 
-    def failed(self, error: str, rng: random.Random) -> bool:
+    def failed(self, error: str, rng: random.Random, code: str = "") -> bool:
         """A read failed: back off; True when what screens are shown changed."""
         self.failures += 1
-        if self.probe:
+        if code in REFUSED_CODES and self.failures >= REFUSED_AFTER:
+            delay, least = REFUSED_RETRY_S, REFUSED_RETRY_S / 2  # polling a refused key helps no one
+        elif self.probe:
             delay, least = self.interval, 0.0
         elif self.failures >= CIRCUIT_AFTER:
             delay, least = CIRCUIT_OPEN_S, CIRCUIT_OPEN_S / 2  # an open circuit really holds off

@@ -143,7 +143,7 @@ class Poller:
             if health.failures == 0 or health.error != error:
                 log.warning("poll %s failed: %s", source, error)
             self.observe(source, time.perf_counter() - t0, code)
-            if health.failed(error, self.rng):
+            if health.failed(error, self.rng, code):
                 self.publish(self.live.sources_op())
             return
         self.observe(source, time.perf_counter() - t0, None)

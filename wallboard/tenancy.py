@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ if TYPE_CHECKING:  # the provider's board reads the tenants' parts
 DEFAULT = "default"  # the one tenant of a deployment without [[tenants]]
 SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
 CLOSE_GONE = 4404  # a tenant's screens, when the tenant is removed
+
+log = logging.getLogger("wallboard.tenancy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,25 @@ class Site:
             await self._stop_tenant(tenant_id, close=True)
             del self.tenants[tenant_id]
             self.names.pop(tenant_id, None)
+
+    async def sync(self, wanted: tuple[TenantSettings, ...]) -> None:
+        """Run exactly `wanted`: start the new, stop the gone, restart those whose PBX key or
+        name changed. The others' screens notice nothing."""
+        by_id = {t.id: t for t in wanted}
+        for tenant_id in [t for t in self.tenants if t not in by_id]:
+            log.info("tenant %s removed or disabled: stopping it", tenant_id)
+            await self.remove(tenant_id)
+        for tenant in wanted:
+            running = self.tenants.get(tenant.id)
+            if running is not None and (running.pbx.api_key_is(tenant.api_key) and
+                                        self.names.get(tenant.id) == tenant.name):
+                continue
+            if running is not None:
+                log.info("tenant %s changed: restarting it", tenant.id)
+                await self.remove(tenant.id)
+            else:
+                log.info("tenant %s added: starting it", tenant.id)
+            self.add(tenant)
 
     def _start_tenant(self, parts: Parts) -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ BAD_RESPONSE, HTTP_<status>, BAD_DATE_RANGE, NO_SECRET_TOKEN).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -110,6 +111,10 @@ class PbxClient:
         self._refresh_lock = asyncio.Lock()
 
     # -- authentication ---------------------------------------------------------
+
+    def api_key_is(self, api_key: str) -> bool:
+        """Whether this client uses `api_key` (constant time; the key itself never leaves)."""
+        return hmac.compare_digest(self._api_key.encode(), api_key.encode())
 
     async def login(self, username: str, password: str) -> Account:
         """Check a person's PBX account (POST /v1/auth); INVALID_CREDENTIALS if refused."""
