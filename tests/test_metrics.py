@@ -75,3 +75,23 @@ def test_apps_do_not_share_a_registry() -> None:
     a, b = Metrics(lambda: LIVE), Metrics(lambda: LIVE)
     a.count_webhook("accepted")
     assert 'wallboard_webhooks_total{result="accepted"}' not in b.render().decode()
+
+
+def test_the_floor_figures_follow_the_live_state(tmp_path: Any) -> None:
+    from tests.factories import T0, Running, agent, event, status
+    from tests.test_hub import make_app
+
+    wb = Running(make_app(tmp_path, 8000))
+    wb.publish(wb.live.apply_agents([agent("1001"), agent("1002"), agent("1003", "oncall", "c-9")], T0))
+    wb.publish(wb.live.apply_event(event("ringing", "c-1", ext="1001", number="0899123456", at=T0 + 500)))
+    wb.publish(wb.live.apply_status(status(ANSWERED=15, BUSY=2), T0))
+    wb.flush()
+    text = wb.metrics.render().decode()
+    assert value(text, 'wallboard_agents{state="ringing"}') == 1
+    assert value(text, 'wallboard_agents{state="idle"}') == 1
+    assert value(text, 'wallboard_agents{state="oncall"}') == 1
+    assert value(text, "wallboard_callers_waiting") == 1
+    assert value(text, "wallboard_longest_wait_seconds") > 0
+    assert value(text, 'wallboard_calls_total{outcome="answered"}') == 15
+    assert value(text, 'wallboard_calls_total{outcome="busy"}') == 2
+    assert "0899123456" not in text  # figures, never a number

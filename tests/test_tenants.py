@@ -250,3 +250,15 @@ async def test_a_tenant_disabled_on_the_pbx_shows_refused_is_left_alone_and_come
     for source in health.sources.values():
         source.next_try = 0.0  # as if the minute had passed
     await until(lambda: tenant_row("t2", t2, 60, 0)["health"] == "ok", 20, "t2 back")
+
+
+async def test_metrics_carry_each_tenants_floor_figures_under_its_label(deployment: Deployment) -> None:
+    async with httpx.AsyncClient(base_url=deployment.url) as c:
+        text = (await c.get("/metrics")).text
+    for tenant in ("t1", "t2"):
+        online = sum(1 for a in deployment.tenant(tenant).engine.live.agents.values() if a["state"] != "offline")
+        shown = sum(float(m[1]) for m in re.finditer(
+            rf'^wallboard_agents{{state="(?:idle|ringing|oncall)",tenant="{tenant}"}} (\S+)$', text, re.M))
+        assert abs(shown - online) <= 2  # read a moment apart: live traffic moves
+        assert f'wallboard_tenant_health{{state="ok",tenant="{tenant}"}} 1.0' in text
+    assert not re.search(r'tenant="(?!t1"|t2")', text)  # bounded: only the tenants it runs

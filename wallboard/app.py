@@ -26,6 +26,7 @@ from starlette.middleware import Middleware
 
 from wallboard import web
 from wallboard.audit import AuditLog
+from wallboard.floor_metrics import FloorCollector
 from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.metrics import Metrics
 from wallboard.paths import web_dir
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     metrics = Metrics(lambda: _live_figures(site))  # read at scrape time
     audit = AuditLog(settings.storage.path, tz=ZoneInfo(settings.pbx.timezone))
     site = Site(settings, metrics, make_templates(web_dir("templates")), audit, http)
+    metrics.registry.register(FloorCollector(site))
     if settings.tenants:
         for tenant in settings.tenants:
             site.build(tenant)
