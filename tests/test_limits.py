@@ -14,13 +14,14 @@ import httpx
 import orjson
 import pytest
 
-from tests.factories import event
+from tests.factories import event, webhook_body
 from tests.test_hardening import Board
-from tests.test_role_matrix import CALL, KIOSK_TOKEN, matrix_settings, pbx_handler
+from tests.test_role_matrix import CALL, HOOK_SECRET, KIOSK_TOKEN, matrix_settings, pbx_handler
 from tests.test_sessions import Pbx, Screen
 from wallboard.app import create_app, parts_of
 from wallboard.hub import MAX_CLIENT_MESSAGE
 from wallboard.pbx.client import PbxClient
+from wallboard.pbx.times import PbxTime
 from wallboard.poller import now_ms
 from wallboard.ratelimit import ACTION_BUDGETS
 from wallboard.registration import load_secret
@@ -54,6 +55,14 @@ async def test_at_most_the_cap_of_sockets_per_session_or_kiosk_token(board: Boar
     assert await again.open() == "open"  # a closed one frees its place
     for screen in [*screens[1:], other, again]:
         await screen.end()
+
+
+def test_uvicorn_refuses_bigger_client_messages_too() -> None:
+    from starlette.applications import Starlette
+
+    from wallboard.server import config
+
+    assert config(Starlette(), "127.0.0.1", 0).ws_max_size == MAX_CLIENT_MESSAGE
 
 
 async def test_anonymous_attempts_per_address_are_refused_at_the_handshake(board: Board) -> None:
@@ -135,6 +144,21 @@ async def test_the_address_budget_holds_across_people(board: Board) -> None:
     listen = await supervisor.http.post(f"/api/calls/{CALL}/listen", json={"ext": "999"},
                                         headers={"x-csrf-token": supervisor.csrf})
     assert listen.status_code == 200
+
+
+async def test_the_audit_page_filters_by_result_and_shows_a_fold(board: Board) -> None:
+    kiosk = board.browsers["kiosk"].http
+    for _ in range(3):
+        await kiosk.post(f"/api/calls/{CALL}/barge", params={"token": KIOSK_TOKEN}, json={})
+    supervisor = board.browsers["supervisor"]
+    await supervisor.http.post(f"/api/calls/{CALL}/listen", json={"ext": "999"},
+                               headers={"x-csrf-token": supervisor.csrf})
+    refused = await supervisor.http.get("/audit", params={"result": "refused", "lang": "en"})
+    assert refused.status_code == 200
+    assert refused.text.count("data-audit-row") == 1 and 'data-audit-count="3"' in refused.text
+    assert '<option value="refused" selected>' in refused.text
+    done = await supervisor.http.get("/audit", params={"result": "ok", "username": "supervisor@sim"})
+    assert done.text.count("data-audit-row") == 1 and "data-audit-count" not in done.text
 
 
 # -- headers ------------------------------------------------------------------------------------
@@ -234,3 +258,19 @@ def test_the_generated_webhook_secret_file_is_private(tmp_path: Path, left_there
     assert path.read_text() == secret and len(secret) >= 16
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_secret("", state) == secret
+
+
+# -- a webhook from the future --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ahead_ms", "counted"), [(0, 1), (10 * 60_000, 0), (2 * 86_400_000, 0)])
+async def test_a_cdr_webhook_far_in_the_future_is_not_counted_today(
+        board: Board, ahead_ms: int, counted: int) -> None:
+    fmt = PbxTime("Asia/Ho_Chi_Minh").format
+    start = now_ms() + ahead_ms
+    body = webhook_body("cdr", f"future-{ahead_ms}", extension="1001", status="ANSWERED",
+                        time_started=fmt(start), time_answered=fmt(start), time_ended=fmt(start))
+    hook = await board.browsers["anonymous"].http.post(f"/hooks/pbx/{HOOK_SECRET}", json=body)
+    assert hook.status_code in (200, 202)
+    state = (await board.browsers["supervisor"].http.get("/api/state")).json()
+    assert sum(state["stats"]["calls_per_hour"]) == counted
