@@ -65,6 +65,14 @@ def test_login_budgets_stop_spraying_from_one_address_and_guessing_one_name() ->
     assert waits[10] <= int(retry_after_header(waits[10])) < waits[10] + 1
 
 
+def test_a_good_login_is_taken_back_from_every_budget() -> None:
+    login = LoginBudgets(clock=Clock())
+    for n in range(100):  # a shift of 100 people behind one address, each logging in once
+        assert login.attempt("10.0.0.1", f"agent{n}@sim") == 0.0
+        login.succeeded("10.0.0.1", f"agent{n}@sim")
+    assert [login.attempt("10.0.0.1", f"guess{n}@sim") for n in range(31)][-1] > 0
+
+
 def test_action_budgets_per_principal_and_per_address() -> None:
     clock = Clock()
     actions = ActionBudgets({"principal": Budget(3, 60.0), "address": Budget(4, 60.0)},

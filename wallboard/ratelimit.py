@@ -65,6 +65,12 @@ class RateLimiter:
         # the hit that must leave the window before one more fits
         return max(hits[len(hits) - limit] + self.window - now, 0.001)
 
+    def refund(self, key: str) -> None:
+        """Take back the newest hit of `key` (it turned out not to count)."""
+        hits = self._hits.get(key)
+        if hits:
+            hits.pop()
+
     def _count(self, key: str) -> None:
         now = self._clock()
         hits = self._hits.get(key)
@@ -114,6 +120,11 @@ class Budgets:
                 self._limiters[name].take(key, self.budgets[name].limit)
         return wait
 
+    def refund(self, keys: Mapping[str, str]) -> None:
+        """Take back a request counted by `take` (one that turned out not to count)."""
+        for name, key in keys.items():
+            self._limiters[name].refund(key)
+
 
 def retry_after_header(seconds: float) -> str:
     """The value of a `Retry-After` header: whole seconds, rounded up, at least 1."""
@@ -121,7 +132,9 @@ def retry_after_header(seconds: float) -> str:
 
 
 # Login: per address across usernames (password spraying), per username across
-# addresses (one account guessed from many), and per address and username.
+# addresses (one account guessed from many), and per address and username. Every attempt
+# is counted before the PBX is asked (so that parallel guesses cannot slip through) and a
+# successful one is taken back: a shift logging in behind one NAT address is not held up.
 LOGIN_BUDGETS: Mapping[str, Budget] = {
     "address": Budget(30, 300.0),
     "username": Budget(20, 300.0),
@@ -136,9 +149,16 @@ class LoginBudgets(Budgets):
 
     def attempt(self, address: str, username: str) -> float:
         """0 when this login attempt may be tried (and it is counted), else seconds to wait."""
+        return self.take(self._keys(address, username))
+
+    def succeeded(self, address: str, username: str) -> None:
+        """The attempt was a good login: it does not count against anyone."""
+        self.refund(self._keys(address, username))
+
+    @staticmethod
+    def _keys(address: str, username: str) -> dict[str, str]:
         name = username.strip().lower()
-        return self.take({"address": address, "username": name,
-                          "address_username": f"{address} {name}"})
+        return {"address": address, "username": name, "address_username": f"{address} {name}"}
 
 
 # Attempts that would write an audit row (any action by a signed-in person or a kiosk,

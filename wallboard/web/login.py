@@ -103,6 +103,7 @@ async def login_submit(request: Request) -> Response:
             return page(503, "login.error.unreachable")
         log.info("login refused for %s from %s: %s", loggable(username), ip, error.code)
         return page(401, "login.error.invalid")
+    auth.login_budgets.succeeded(ip, username)
     role: Role = "supervisor" if account.level == "admin" else "viewer"
     session = auth.sessions.create(username, role, ext, credential=Credential(password))
     brought = principal_of(request)  # the session this browser came with, if any: no fixation
