@@ -4,7 +4,7 @@
 // displayed, and only the timers of those on screen are written. The TV's list
 // never scrolls: it says how many calls do not fit instead.
 
-import { t, fmtInt, fmtDuration } from './i18n.js';
+import { t, fmtInt, fmtDuration, fmtSpoken } from './i18n.js';
 import { el, setText, setAttr, hide, forget } from './dom.js';
 import { CALL_ACTIONS, CALL_STATES } from './rules.js';
 import { ListWindow, follow } from './windowing.js';
@@ -21,8 +21,15 @@ function rowProto(withActions) {
     cell.setAttribute('role', 'cell');
     row.append(cell);
   }
-  row.children[5].setAttribute('data-timer', '');
-  row.children[5].append(document.createTextNode(''));
+  // As a tile's: the eye reads m:ss, a screen reader the words (.sr-only), so a row
+  // reads as one sentence (the commas between cells are CSS content, board.css).
+  const shown = el('span');
+  shown.setAttribute('data-timer', '');
+  shown.setAttribute('aria-hidden', 'true');
+  shown.append(document.createTextNode(''));
+  const spoken = el('span', 'sr-only');
+  spoken.append(document.createTextNode(''));
+  row.children[5].append(shown, spoken);
   if (withActions) {
     const cell = el('span', 'c-actions');
     cell.setAttribute('role', 'cell');
@@ -85,7 +92,7 @@ export class CallRows {
       node.dataset.call = id;
       const c = node.children;
       row = {
-        el: node, dir: c[0], from: c[1], to: c[2], agentCell: c[3], state: c[4], timer: c[5].firstChild,
+        el: node, dir: c[0], from: c[1], to: c[2], agentCell: c[3], state: c[4], timer: c[5].firstChild.firstChild, spoken: c[5].lastChild.firstChild,
         buttons: c[6] ? [...c[6].children] : [], call: null, timerText: '', warn: false, agent: null,
         slot: -1, shown: false, seen: false,
       };
@@ -171,10 +178,12 @@ export class CallRows {
   }
 
   timerText(row, now) {
-    const text = fmtDuration(this.seconds(row, now));
+    const secs = this.seconds(row, now);
+    const text = fmtDuration(secs);
     if (text !== row.timerText) {
       row.timerText = text;
       row.timer.data = text;
+      row.spoken.data = fmtSpoken(secs);
     }
   }
 

@@ -47,6 +47,16 @@ export function fmtDuration(seconds) {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
+// The same duration in words, for a screen reader: "1 phút 36 giây".
+export function fmtSpoken(seconds) {
+  if (seconds == null || !Number.isFinite(seconds)) return '';
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const params = { h, m, s: s % 60 };
+  return t(h ? 'spoken.hms' : m ? 'spoken.ms' : 'spoken.s', params);
+}
+
 // hh:mm:ss of an epoch-ms time, in the PBX's zone.
 export function fmtClock(ms) {
   return clockFmt.format(new Date(ms));

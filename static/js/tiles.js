@@ -3,14 +3,18 @@
 // those near the screen are displayed (windowing.js, in the order filters.js
 // keeps), and only the timers of those on screen are written.
 
-import { t, fmtInt, fmtDuration } from './i18n.js';
+import { t, fmtInt, fmtDuration, fmtSpoken } from './i18n.js';
 import { el, setText, setAttr, hide, forget } from './dom.js';
 import { AGENT_STATES } from './rules.js';
 import { ListWindow, follow } from './windowing.js';
 import { STATE_WORDS, DIR_WORDS, DIR_ICONS, MONITOR_WORDS } from './words.js';
 
+// A screen reader reads a tile as one sentence, "Phạm Minh Hùng, 1001, đang gọi,
+// 1 phút 36 giây": the commas are CSS content only it hears (board.css), the state's
+// icon is CSS content it does not, and the timer is read in words (.sr-only) while
+// the eye reads m:ss.
 function tileProto() {
-  const tile = el('article', 'agent');
+  const tile = el('div', 'agent');
   tile.setAttribute('role', 'listitem');
   tile.hidden = true; // until the window displays it
   const head = el('div', 'agent-head');
@@ -19,8 +23,11 @@ function tileProto() {
   const word = el('span', 'state-word');
   const timer = el('span', 'agent-timer');
   timer.setAttribute('data-timer', '');
+  timer.setAttribute('aria-hidden', 'true');
   timer.append(document.createTextNode('')); // changed in place each second: no new node
-  state.append(word, timer);
+  const spoken = el('span', 'sr-only');
+  spoken.append(document.createTextNode(''));
+  state.append(word, timer, spoken);
   const peer = el('div', 'agent-peer');
   // The direction as an arrow and a word; the word gives way to the caller's number
   // when the tile is warning (a caller waiting too long is who the supervisor looks for).
@@ -87,7 +94,7 @@ export class Tiles {
       const [head, state, peer, mon] = node.children;
       tile = {
         el: node, name: head.children[0], extEl: head.children[1], word: state.children[0],
-        timer: state.children[1].firstChild, dirIcon: peer.children[0].children[0],
+        timer: state.children[1].firstChild, spoken: state.children[2].firstChild, dirIcon: peer.children[0].children[0],
         dirWord: peer.children[0].children[1], peer: peer.children[1],
         warnBadge: peer.children[2], today: peer.children[3], todayKey: null, mon, agent: null, timerText: '', warn: false,
         nameText: null, rank: 0, order: null, match: false, slot: -1, shown: false, seen: false,
@@ -159,10 +166,12 @@ export class Tiles {
 
   timerText(tile, now) {
     const a = tile.agent;
-    const text = a.state === 'offline' || !a.since ? '' : fmtDuration((now - a.since) / 1000);
+    const secs = a.state === 'offline' || !a.since ? null : (now - a.since) / 1000;
+    const text = secs == null ? '' : fmtDuration(secs);
     if (text !== tile.timerText) {
       tile.timerText = text;
       tile.timer.data = text;
+      tile.spoken.data = secs == null ? '' : fmtSpoken(secs);
     }
   }
 
