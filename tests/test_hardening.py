@@ -242,6 +242,8 @@ def test_no_route_answers_500_and_every_answer_carries_the_headers(
         assert response.status_code != 500, response.text[:200]
         assert response.status_code < 500 or response.status_code == 503
         assert [h for h in SECURITY_HEADERS if h not in response.headers] == []
+        if not response.url.path.startswith("/static/"):
+            assert response.headers.get("cache-control") == "no-store"
 
     check()
 
