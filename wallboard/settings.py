@@ -107,6 +107,8 @@ KEYS: dict[str, tuple[Key, ...]] = {
         Key("database_url", str, "",
             "PostgreSQL URL shared by every process (required with cluster.redis_url); empty: SQLite at path.",
             secret=True),
+        Key("history_days", int, 400,
+            "Days of intraday history kept (15-minute intervals, agent counts); older days are deleted; 0: all."),
     ),
     "cluster": (
         Key("redis_url", str, "",
@@ -206,6 +208,7 @@ class DisplaySettings:
 class StorageSettings:
     path: str
     database_url: str
+    history_days: int
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,8 @@ def _check(raw: dict[str, dict[str, Any]]) -> None:
             raise ConfigError(f"[poll] {name} must be at least 0.2 seconds")
     if raw["pbx"]["timeout"] <= 0:
         raise ConfigError("[pbx] timeout must be more than 0 seconds")
+    if raw["storage"]["history_days"] < 0:
+        raise ConfigError("[storage] history_days must be 0 (keep all) or more days")
     allowed = {"ringing", "answered", "hangup", "cdr"}
     for event in raw["webhook"]["events"]:
         if event not in allowed:
