@@ -224,7 +224,7 @@ async def test_a_session_that_ends_closes_its_sockets_within_seconds(
     codes = [await s.closed() for s in screens]
     took = time.monotonic() - started
     assert codes == [4000] * 3
-    assert took < 3.0, f"{end.__name__}: {took:.2f} s"
+    assert took < 4.0, f"{end.__name__}: {took:.2f} s"  # a sweep a second, with room for a busy box
     print(f"{end.__name__}: sockets closed {took:.2f} s after the session ended")
     kiosk_got = [kiosk.outbox.get_nowait() for _ in range(kiosk.outbox.qsize())]
     assert all(m["type"] != "websocket.close" for m in kiosk_got)  # another principal: open
