@@ -19,8 +19,11 @@ from wallboard.pbx.times import PbxTime
 PHASES = {"ringing": 1, "answered": 2, "hangup": 3, "cdr": 4}
 MAX_CALL_ID = 200
 # An event time this far ahead of our clock is not believed (the PBX's clock is off, or
-# the body lies): the event counts as happening when it arrived.
+# the body lies): the event counts as happening when it arrived. A call's own times (the
+# CDR's start, answer and end, which place it in the day's hours) get minutes of slack, so
+# a PBX whose clock runs a little fast keeps them; further ahead they are dropped.
 FUTURE_SLACK_MS = 5000
+CALL_TIME_SLACK_MS = 300_000
 
 
 class BadEvent(ValueError):
@@ -68,10 +71,10 @@ def _number(body: dict[str, Any], key: str) -> int | None:
         raise BadEvent(400, f"field {key!r} must be a number") from None
 
 
-def _time(body: dict[str, Any], key: str, clock: PbxTime, received: int) -> int | None:
-    """A PBX local time as epoch ms; one from the future is not believed."""
+def _time(body: dict[str, Any], key: str, clock: PbxTime, received: int, slack: int = CALL_TIME_SLACK_MS) -> int | None:
+    """A PBX local time as epoch ms; one too far in the future is not believed."""
     when = clock.parse(body.get(key))
-    return when if when is not None and when <= received + FUTURE_SLACK_MS else None
+    return when if when is not None and when <= received + slack else None
 
 
 def parse_event(raw: bytes, clock: PbxTime, received: int) -> CallEvent:
@@ -99,7 +102,7 @@ def parse_event(raw: bytes, clock: PbxTime, received: int) -> CallEvent:
         state=state, call_id=call_id, direction=direction,
         from_number=_text(body, "from_number"), to_number=_text(body, "to_number"),
         hotline=_text(body, "hotline"),
-        at=_time(body, "time", clock, received) or received,
+        at=_time(body, "time", clock, received, FUTURE_SLACK_MS) or received,
         received=received, duration=_number(body, "duration"), billsec=_number(body, "billsec"),
         status=_text(body, "status").upper(), extension=_text(body, "extension"),
         time_started=_time(body, "time_started", clock, received),
