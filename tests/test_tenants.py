@@ -262,3 +262,18 @@ async def test_metrics_carry_each_tenants_floor_figures_under_its_label(deployme
         assert abs(shown - online) <= 2  # read a moment apart: live traffic moves
         assert f'wallboard_tenant_health{{state="ok",tenant="{tenant}"}} 1.0' in text
     assert not re.search(r'tenant="(?!t1"|t2")', text)  # bounded: only the tenants it runs
+
+
+async def test_each_tenants_audit_log_holds_only_its_own_rows(deployment: Deployment) -> None:
+    async with httpx.AsyncClient(base_url=deployment.url) as one, httpx.AsyncClient(base_url=deployment.url) as two:
+        await login(one, "t1", "supervisor")
+        await login(two, "t2", "supervisor")
+        csrf = re.search(r'"csrf": "([^"]+)"', (await one.get("/t/t1/")).text)
+        assert csrf
+        answer = await one.post("/t/t1/api/calls/no-such-call-of-t1/listen", json={"ext": "1001"},
+                                headers={"X-CSRF-Token": csrf[1]})
+        assert answer.status_code == 200
+        mine = (await one.get("/t/t1/api/audit")).json()["rows"]
+        theirs = (await two.get("/t/t2/api/audit")).json()["rows"]
+    assert [r["call_id"] for r in mine] == ["no-such-call-of-t1"] and mine[0]["tenant"] == "t1"
+    assert theirs == []

@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 COLUMNS = (
     "id", "at", "username", "role", "ip", "action", "call_id", "agent_ext", "target_ext",
-    "phone", "allowed", "result", "error",
+    "phone", "allowed", "result", "error", "tenant",
 )
 # Read back with every row: how many attempts it stands for, and when the last one was.
 FOLD_COLUMNS = ("count", "last_at")
@@ -109,6 +109,34 @@ MIGRATIONS: tuple[str, ...] = (
       )
     BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
     """,
+    """
+    -- Every row belongs to one tenant; a tenant's supervisors read only its rows.
+    ALTER TABLE audit ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX audit_tenant_at ON audit (tenant, at);
+    DROP INDEX audit_fold;
+    CREATE INDEX audit_fold ON audit (tenant, username, ip, action, result, id);
+    DROP TRIGGER audit_append_only;
+    CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
+    WHEN NEW.id IS NOT OLD.id OR NEW.at IS NOT OLD.at OR NEW.username IS NOT OLD.username
+      OR NEW.role IS NOT OLD.role OR NEW.ip IS NOT OLD.ip OR NEW.action IS NOT OLD.action
+      OR NEW.call_id IS NOT OLD.call_id OR NEW.agent_ext IS NOT OLD.agent_ext
+      OR NEW.target_ext IS NOT OLD.target_ext OR NEW.phone IS NOT OLD.phone
+      OR NEW.allowed IS NOT OLD.allowed OR NEW.tenant IS NOT OLD.tenant
+      OR NOT (
+        (OLD.result IS NULL AND NEW.count IS OLD.count AND NEW.last_at IS OLD.last_at)
+        OR (OLD.allowed = 0 AND OLD.result IS NOT NULL
+            AND NEW.result IS OLD.result AND NEW.error IS OLD.error
+            AND NEW.count > OLD.count
+            AND NEW.last_at >= COALESCE(OLD.last_at, OLD.at)
+            AND NEW.last_at < OLD.at + 600000
+            AND NOT EXISTS (
+              SELECT 1 FROM audit AS later
+              WHERE later.tenant = OLD.tenant AND later.username = OLD.username AND later.ip = OLD.ip
+                AND later.action = OLD.action AND later.result = OLD.result
+                AND later.id > OLD.id AND later.role = OLD.role AND later.allowed = 0))
+      )
+    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -146,7 +174,7 @@ class AuditLog:
                     call_id: str | None = None, agent_ext: str | None = None,
                     target_ext: str | None = None, phone: str | None = None,
                     allowed: bool = True, result: str | None = None,
-                    error: str | None = None) -> int:
+                    error: str | None = None, tenant: str = "default") -> int:
         """Write the row of one attempt and return its id.
 
         An allowed attempt is written with no result, before the PBX is asked;
@@ -155,7 +183,7 @@ class AuditLog:
         """
         now = int(self._clock() * 1000)
         row = (now, username, role, ip, action, call_id, agent_ext,
-               target_ext, phone, int(allowed), result, error, now)
+               target_ext, phone, int(allowed), result, error, tenant, now)
         if not allowed:
             if result is None:
                 raise ValueError("a refused attempt is written with its result")
@@ -167,15 +195,15 @@ class AuditLog:
         await self._run(self._update, row_id, result, error)
 
     async def query(self, *, date: str | None = None, username: str | None = None,
-                    result: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+                    result: str | None = None, limit: int = 200, tenant: str = "default") -> list[dict[str, Any]]:
         """Rows newest first, ValueError on a filter it cannot read.
 
         `date` is YYYY-MM-DD, a local day (a fold is on every day its range touches);
         `username` is who; `result` is "ok", "refused" (stopped before the PBX),
         "failed" (the PBX said no), "pending" (not answered yet) or one error code.
         """
-        where: list[str] = []
-        params: list[Any] = []
+        where: list[str] = ["tenant = ?"]
+        params: list[Any] = [tenant]
         if date:
             start, end = self._day_bounds(date)
             where.append("at < ? AND COALESCE(last_at, at) >= ?")
@@ -186,9 +214,7 @@ class AuditLog:
         if result:
             where.append(_result_filter(result, params))
         columns = [*COLUMNS, "count", "COALESCE(last_at, at)"]
-        sql = f"SELECT {', '.join(columns)} FROM audit"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = f"SELECT {', '.join(columns)} FROM audit WHERE " + " AND ".join(where)
         sql += " ORDER BY at DESC, id DESC LIMIT ?"
         params.append(max(1, min(limit, 10_000)))
         return await self._run(self._select, sql, tuple(params))
@@ -252,15 +278,15 @@ class AuditLog:
 
     def _refuse(self, row: tuple[Any, ...]) -> int:
         """Fold a refused attempt into the open row of its kind, else write a new row."""
-        now, username, role, ip, action, *_, result, _error, _ = row
+        now, username, role, ip, action, *_, result, _error, tenant, _ = row
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")  # another process's fold must not slip in between
         try:
             open_fold = db.execute(
-                "SELECT id, at, COALESCE(last_at, at) FROM audit WHERE username = ? AND ip = ?"
+                "SELECT id, at, COALESCE(last_at, at) FROM audit WHERE tenant = ? AND username = ? AND ip = ?"
                 " AND action = ? AND result = ? AND role = ? AND allowed = 0"
                 " ORDER BY id DESC LIMIT 1",
-                (username, ip, action, result, role),
+                (tenant, username, ip, action, result, role),
             ).fetchone()
             if open_fold is not None and open_fold[2] <= now < open_fold[1] + FOLD_WINDOW_MS:
                 db.execute("UPDATE audit SET count = count + 1, last_at = ? WHERE id = ?",

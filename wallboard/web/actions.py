@@ -64,7 +64,8 @@ class _Attempt:
 
     def _row(self) -> dict[str, Any]:
         return {"username": self.principal.name, "role": self.principal.role,
-                "ip": client_ip(self.request), "action": self.action, **self.fields}
+                "ip": client_ip(self.request), "action": self.action, "tenant": parts(self.request).tenant,
+                **self.fields}
 
     async def check(self) -> Any:
         """The account now, role, media type, CSRF and rate limit; returns the JSON body

@@ -36,9 +36,9 @@ async def _audit_rows(request: Request, filters: dict[str, str]) -> list[dict[st
     if len(filters["username"]) > USERNAME_MAX:
         return None
     try:
-        return await parts(request).audit.query(date=filters["date"] or None,
-                                                username=filters["username"] or None,
-                                                result=filters["result"] or None, limit=int(limit))
+        found = parts(request)
+        return await found.audit.query(date=filters["date"] or None, username=filters["username"] or None,
+                                       result=filters["result"] or None, limit=int(limit), tenant=found.tenant)
     except ValueError:
         return None
 
