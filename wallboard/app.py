@@ -27,6 +27,7 @@ from starlette.middleware import Middleware
 from wallboard import web
 from wallboard.audit import AuditLog
 from wallboard.floor_metrics import FloorCollector
+from wallboard.history.recorder import History
 from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.metrics import Metrics
 from wallboard.paths import web_dir
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     metrics = Metrics(lambda: _live_figures(site))  # read at scrape time
     audit = AuditLog(settings.storage.path, tz=ZoneInfo(settings.pbx.timezone))
     site = Site(settings, metrics, make_templates(web_dir("templates")), audit, http)
+    history = site.history = History(settings)  # opened on first use: a database that is down never stops the board
     metrics.registry.register(FloorCollector(site))
     if settings.tenants:
         for tenant in settings.tenants:
@@ -86,6 +88,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
             if http_client is None:
                 await http.aclose()
             await audit.close()
+            await history.close()
 
     headers = security_headers(settings)
     app = Starlette(routes=web.routes(), lifespan=lifespan, middleware=[

@@ -378,3 +378,56 @@ def tenants_create(config_path: str | None, tenant_id: str, name: str) -> None:
         raise click.ClickException("the PBX created the tenant but answered no api_key")
     _store(settings).put(StoredTenant(tenant_id, name or tenant_id, made.user.api_key))
     click.echo(f"{tenant_id}: created on the PBX ({made.domain}) and added")
+
+
+@main.command()
+@config_option
+@click.option("--days", type=click.IntRange(1, 3660), required=True, help="How many days before today to read.")
+@click.option("--tenant", "tenant_id", default="", help="Only this tenant (default: every tenant of the config).")
+def backfill(config_path: str | None, days: int, tenant_id: str) -> None:
+    """Read past days' CDRs from the PBX into the history, an hour at a time; a day read is not
+    read again, and a run stopped anywhere resumes where it stopped."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from wallboard.history import backfill as history_backfill
+    from wallboard.history.recorder import configured_teams
+    from wallboard.history.store import HistoryStore
+    from wallboard.pbx.times import PbxTime
+    from wallboard.storage import Database, StorageUnavailable
+    from wallboard.tenancy import DEFAULT
+
+    settings = _settings(config_path)
+    scopes = [(DEFAULT, settings)] if not settings.tenants else [
+        (t.id, settings.for_tenant(t)) for t in settings.tenants if not tenant_id or t.id == tenant_id]
+    if (tenant_id and not settings.tenants and tenant_id != DEFAULT) or not scopes:
+        raise click.ClickException(f"no tenant {tenant_id!r} in the config")
+
+    async def run() -> None:
+        db = Database.from_settings(settings)
+        store = HistoryStore(db)
+        try:
+            await store.migrate()
+            async with httpx.AsyncClient() as http:
+                for scope, own in scopes:
+                    pbx = PbxClient(own.pbx.base_url, own.pbx.api_key, http=http, timeout=own.pbx.timeout)
+                    clock = PbxTime(own.pbx.timezone)
+                    done = await history_backfill.backfill(
+                        pbx, store, tenant=scope, clock=clock, sla_seconds=own.display.sla_seconds,
+                        teams=configured_teams(own), days=days,
+                        today=datetime.now(ZoneInfo(own.pbx.timezone)).date(),
+                        progress=functools.partial(_backfilled, scope))
+                    click.echo(f"{scope}: {len(done.days_read)} days read, {len(done.days_skipped)} read before")
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(run())
+    except PbxError as e:
+        raise click.ClickException(f"the PBX refused: {e}; run it again to resume") from None
+    except StorageUnavailable as e:
+        raise click.ClickException(f"{e} Run it again to resume.") from None
+
+
+def _backfilled(scope: str, day: str, calls: int, hours: int) -> None:
+    click.echo(f"{scope}: {day} read ({hours} hours, {calls} inbound calls)")

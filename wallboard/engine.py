@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class Engine:
         self.live = LiveState(self.time, sla_seconds=settings.display.sla_seconds, now_ms=now_ms())
         self.bus = bus or LocalBus(self.live.epoch)
         self.poller = Poller(settings, pbx, self.live, self.publish, observe_poll)
+        self.cdr_listeners: list[Callable[[CallEvent], None]] = []  # the history's counts (history/recorder.py)
         self.tenant = tenant  # None: the deployment's only tenant, at the root of the URL space
         self.webhook_secret = load_secret(settings.webhook.secret, Path(settings.storage.path).parent, tenant)
         self.callback_url = callback_url(settings.server.public_url, self.webhook_secret, tenant)
@@ -82,6 +84,9 @@ class Engine:
 
     def submit(self, event: CallEvent) -> None:
         self.publish(self.live.apply_event(event))
+        if event.state == "cdr":
+            for listener in self.cdr_listeners:
+                listener(event)
 
     def set_monitor(self, call_id: str, info: dict[str, Any] | None) -> None:
         self.publish(self.live.set_monitor(call_id, info, now_ms()))

@@ -59,6 +59,8 @@ class Poller:
             self.health[source].probe = source == PROBE
         self.first_success = asyncio.Event()
         self._cdr_started = False
+        # Each CDR batch read, and whether it is the whole day from midnight (history/recorder.py).
+        self.cdr_listeners: list[Callable[[list[Any], bool], None]] = []
         self._scheduler: AsyncIOScheduler | None = None
         self._prefix = ""
         self._reading: set[asyncio.Task[Any]] = set()
@@ -180,11 +182,15 @@ class Poller:
 
     async def poll_cdr(self) -> None:
         """Today's CDRs: the whole day once, then only those ended since the last read."""
+        whole_day = False
+
         async def fetch() -> list[Any]:
+            nonlocal whole_day
             stats = self.live.stats
             if not self._cdr_started or not stats.last_ended:
                 start, _ = self.live.time.day_window(now_ms())
                 filters: dict[str, object] = {"start_date": start}
+                whole_day = True
             else:
                 filters = {"start_date_ended": stats.last_ended}
             records = []
@@ -195,7 +201,12 @@ class Poller:
             self._cdr_started = True
             return records
 
-        await self._run("cdr", fetch, self.live.apply_cdrs)
+        def merge(records: list[Any], started: int) -> list[Op]:
+            for listener in self.cdr_listeners:
+                listener(records, whole_day)
+            return self.live.apply_cdrs(records, started)
+
+        await self._run("cdr", fetch, merge)
 
     def max_ages(self) -> dict[str, float]:
         return {s: self.settings.stale_after(h.interval) for s, h in self.health.sources.items()}

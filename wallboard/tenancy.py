@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -26,6 +26,7 @@ from starlette.templating import Jinja2Templates
 
 from wallboard.audit import AuditLog
 from wallboard.engine import Engine
+from wallboard.history.recorder import History, Recorder
 from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.metrics import Metrics
 from wallboard.pbx.client import PbxClient
@@ -61,6 +62,7 @@ class Parts:
     keeper: SessionKeeper  # re-checks its sessions and closes the screens of those that end
     tenant: str = DEFAULT
     base: str = ""  # the URL prefix of its pages: "" alone, "/t/{id}" with [[tenants]]
+    history: Recorder | None = None  # its intraday history (history/recorder.py)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Site:
     scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # tenant -> its hub's delivery
     _running: bool = False
+    history: History | None = None  # the storage database's history tables, shared
 
     def __post_init__(self) -> None:
         self.node_id = self.settings.cluster.node_id or self.node_id
@@ -108,6 +111,8 @@ class Site:
         parts = Parts(settings=settings, engine=engine, hub=hub, pbx=pbx, audit=self.audit, auth=auth,
                       metrics=self.metrics, templates=self.templates, action_limiter=RateLimiter(60.0),
                       keeper=keeper, tenant=tenant_id, base=base)
+        if self.history is not None:
+            parts = replace(parts, history=self.history.recorder(tenant_id, settings, engine))
         self.tenants[tenant_id] = parts
         self.names[tenant_id] = tenant.name if tenant is not None else DEFAULT
         return parts
@@ -117,6 +122,8 @@ class Site:
     async def start(self) -> None:
         self.scheduler.start()
         self._running = True
+        if self.history is not None:
+            self.history.start(self.scheduler)
         for parts in list(self.tenants.values()):
             self._start_tenant(parts)
 
@@ -166,6 +173,8 @@ class Site:
         loop = asyncio.get_running_loop()
         self._tasks[parts.tenant] = loop.create_task(parts.hub.run(parts.engine.bus))
         prefix = self.prefix(parts.tenant)
+        if parts.history is not None:
+            parts.history.start(self.scheduler, prefix)
         parts.engine.start(self.scheduler, self.phase(parts.tenant))
         every = ((_ping, PING_EVERY_S, "ping"), (_sweep, SWEEP_EVERY_S, "sweep"))
         for job, seconds, name in every:
@@ -183,6 +192,8 @@ class Site:
                     job.remove()
         await parts.engine.stop()
         await parts.keeper.stop()
+        if parts.history is not None:
+            await parts.history.stop()  # the last counts
         if close:
             await parts.hub.close_all(CLOSE_GONE, "this call center's board was removed")
         task = self._tasks.pop(tenant_id, None)
