@@ -101,6 +101,38 @@ KEYS: dict[str, tuple[Key, ...]] = {
         Key("stale_after_seconds", float, 0.0,
             "A source is stale after this long without success; 0: twice its interval plus 1 s."),
         Key("blank_after_seconds", int, 300, "Blank numbers after this long without data."),
+        Key("wrapup_seconds", int, 0,
+            "Show an agent as 'wrap-up' this long after a call ends (counted apart from idle); 0: off."),
+        Key("kiosk_sound", bool, False,
+            "Kiosks sound an alarm when a figure breaches (the browser must allow autoplay); off: silent TVs."),
+    ),
+    "thresholds": (
+        Key("for_seconds", float, 5.0, "A figure must stay over a level this long before it shows (and alerts)."),
+        Key("clear_margin", float, 0.1,
+            "A level clears once the figure is back past it by this fraction of the level (no flicker)."),
+        *(Key(f"{figure}_{level}", float, default, f"{help_} ({level}); 0: none.")
+          for figure, help_, warn, alarm in (
+              ("waiting", "Callers waiting", 5.0, 10.0),
+              ("longest_wait", "Seconds the longest caller has waited", 60.0, 120.0),
+              ("service_level", "Service level in percent, a level when below", 80.0, 60.0),
+              ("missed_rate", "Percent of today's inbound calls missed", 10.0, 20.0),
+              ("ringing", "Seconds an agent has been ringing", 15.0, 30.0),
+              ("oncall", "Seconds an agent has been on one call", 600.0, 1200.0),
+          ) for level, default in (("warn", warn), ("alarm", alarm))),
+    ),
+    "alerts": (
+        Key("level", str, "alarm", "The level that starts an incident (one message), and ends it once cleared.",
+            choices=("warn", "alarm")),
+        Key("webhook_url", str, "", "A generic webhook: signed JSON (Standard Webhooks) per incident start and end."),
+        Key("webhook_secret", str, "", "Its signing key: whsec_<base64>, or any text used as the key.",
+            secret=True),
+        Key("slack_url", str, "", "A Slack incoming-webhook URL.", secret=True),
+        Key("telegram_token", str, "", "A Telegram bot token (sendMessage).", secret=True),
+        Key("telegram_chat", str, "", "The Telegram chat id the bot writes to."),
+        Key("telegram_base_url", str, "https://api.telegram.org", "The Telegram Bot API's base URL."),
+        Key("per_minute", int, 30, "Most messages per channel a minute; more wait their turn."),
+        Key("retries", int, 5, "Attempts after the first before a message is given up (backoff doubles from 1 s)."),
+        Key("timeout", float, 5.0, "Seconds before a delivery attempt is given up."),
     ),
     "storage": (
         Key("path", str, "var/wallboard.db", "SQLite file: audit log and what must survive a restart."),
@@ -139,6 +171,7 @@ def _section_class(name: str) -> type:
         "server": ServerSettings, "pbx": PbxSettings, "poll": PollSettings,
         "webhook": WebhookSettings, "auth": AuthSettings, "display": DisplaySettings,
         "storage": StorageSettings, "cluster": ClusterSettings, "provider": ProviderSettings,
+        "thresholds": ThresholdSettings, "alerts": AlertSettings,
     }[name]
 
 
@@ -202,6 +235,8 @@ class DisplaySettings:
     rotate_seconds: int
     stale_after_seconds: float
     blank_after_seconds: int
+    wrapup_seconds: int
+    kiosk_sound: bool
 
 
 @dataclass(frozen=True)
@@ -225,6 +260,47 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class ThresholdSettings:
+    for_seconds: float
+    clear_margin: float
+    waiting_warn: float
+    waiting_alarm: float
+    longest_wait_warn: float
+    longest_wait_alarm: float
+    service_level_warn: float
+    service_level_alarm: float
+    missed_rate_warn: float
+    missed_rate_alarm: float
+    ringing_warn: float
+    ringing_alarm: float
+    oncall_warn: float
+    oncall_alarm: float
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    level: str
+    webhook_url: str
+    webhook_secret: str
+    slack_url: str
+    telegram_token: str
+    telegram_chat: str
+    telegram_base_url: str
+    per_minute: int
+    retries: int
+    timeout: float
+
+
+@dataclass(frozen=True)
+class TeamSettings:
+    """One of `[[teams]]`: a name, its extensions, and levels of its own for any figure."""
+
+    name: str
+    extensions: tuple[str, ...]
+    thresholds: tuple[tuple[str, float], ...] = ()  # ("waiting_warn", 3.0), ...
+
+
+@dataclass(frozen=True)
 class TenantSettings:
     """One tenant of `[[tenants]]`: its PBX account, TVs and display."""
 
@@ -233,6 +309,7 @@ class TenantSettings:
     api_key: str = field(repr=False)
     kiosk_tokens: list[str] = field(repr=False)
     display: DisplaySettings
+    teams: tuple[TeamSettings, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,6 +323,9 @@ class Settings:
     storage: StorageSettings
     cluster: ClusterSettings
     provider: ProviderSettings
+    thresholds: ThresholdSettings
+    alerts: AlertSettings
+    teams: tuple[TeamSettings, ...] = ()  # [[teams]]; with [[tenants]], each tenant's own
     tenants: tuple[TenantSettings, ...] = ()
     source: str = field(default="defaults", compare=False)
 
@@ -266,16 +346,17 @@ class Settings:
         """The settings one tenant's parts run with: its PBX key, TVs and display."""
         return replace(self, pbx=replace(self.pbx, api_key=tenant.api_key),
                        auth=replace(self.auth, kiosk_tokens=list(tenant.kiosk_tokens)),
-                       display=tenant.display, tenants=())
+                       display=tenant.display, teams=tenant.teams, tenants=())
 
     def with_values(self, **sections: Any) -> Settings:
         """A copy with some keys replaced, checked like a file (for tests and `demo`);
         `tenants=[{...}, ...]` replaces the tenants."""
         raw: dict[str, Any] = {s: {k.name: getattr(getattr(self, s), k.name) for k in KEYS[s]} for s in KEYS}
         raw["tenants"] = [_tenant_raw(t) for t in self.tenants]
+        raw["teams"] = [_team_raw(t) for t in self.teams]
         for section, values in sections.items():
-            if section == "tenants":
-                raw["tenants"] = [dict(t) for t in values]
+            if section in ("tenants", "teams"):
+                raw[section] = [dict(t) for t in values]
                 continue
             if section not in KEYS:
                 raise ConfigError(f"unknown config section [{section}]")
@@ -390,6 +471,7 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     _check(raw)
     sections = {s: _section_class(s)(**raw[s]) for s in KEYS}
     tenants = tuple(_tenant(t, raw["display"]) for t in raw.get("tenants", []))
+    teams = _teams(raw.get("teams", []), "[[teams]]")
     seen: set[str] = set()
     for tenant in tenants:
         if tenant.id in seen:
@@ -398,13 +480,47 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     if raw["cluster"]["redis_url"] and not raw["storage"]["database_url"]:
         raise ConfigError("[storage] database_url must be set when [cluster] redis_url is: every process "
                           "shares the audit log and sessions' database")
-    return Settings(**sections, tenants=tenants, source=source)
+    return Settings(**sections, teams=teams, tenants=tenants, source=source)
 
 
 def _tenant_raw(tenant: TenantSettings) -> dict[str, Any]:
     return {"id": tenant.id, "name": tenant.name, "api_key": tenant.api_key,
-            "kiosk_tokens": list(tenant.kiosk_tokens),
+            "kiosk_tokens": list(tenant.kiosk_tokens), "teams": [_team_raw(t) for t in tenant.teams],
             **{k.name: getattr(tenant.display, k.name) for k in KEYS["display"]}}
+
+
+def _team_raw(team: TeamSettings) -> dict[str, Any]:
+    return {"name": team.name, "extensions": list(team.extensions), **dict(team.thresholds)}
+
+
+# A team's name goes into URLs (?team=), DOM attributes and metric labels.
+TEAM_NAME = re.compile(r"^[^\x00-\x1f<>\"'&]{1,40}$")
+
+
+def _teams(values: Any, where: str) -> tuple[TeamSettings, ...]:
+    """[[teams]] tables (name, extensions, any [thresholds] level such as waiting_warn), checked."""
+    if not isinstance(values, list) or not all(isinstance(v, Mapping) for v in values):
+        raise ConfigError(f"{where} must be an array of tables with name and extensions")
+    levels = {k.name: k for k in KEYS["thresholds"] if k.name.endswith(("_warn", "_alarm"))}
+    teams: list[TeamSettings] = []
+    for team in values:
+        name = team.get("name")
+        if not isinstance(name, str) or not TEAM_NAME.match(name) or name != name.strip():
+            raise ConfigError(f"{where} name must be 1 to 40 characters without <, >, quotes or &, not {name!r}")
+        exts = team.get("extensions", [])
+        if not isinstance(exts, list) or not all(isinstance(e, str) and e.strip() for e in exts):
+            raise ConfigError(f"{where} {name}: extensions must be a list of strings")
+        own: list[tuple[str, float]] = []
+        for key, value in team.items():
+            if key in ("name", "extensions"):
+                continue
+            if key not in levels:
+                raise ConfigError(f"unknown config key {where} {name}: {key}")
+            own.append((key, _coerce(f"{where} {name}: {key}", levels[key], value)))
+        if any(t.name == name for t in teams):
+            raise ConfigError(f"{where} name {name!r} appears twice; each team needs its own name")
+        teams.append(TeamSettings(name, tuple(e.strip() for e in exts), tuple(own)))
+    return tuple(teams)
 
 
 def _tenant(values: Mapping[str, Any], display: Mapping[str, Any]) -> TenantSettings:
@@ -419,6 +535,8 @@ def _tenant(values: Mapping[str, Any], display: Mapping[str, Any]) -> TenantSett
     checked: dict[str, Any] = {k.name: k.default for k in TENANT_KEYS}
     shown = dict(display)
     for name, value in values.items():
+        if name == "teams":
+            continue
         if name not in known:
             raise ConfigError(f"unknown config key {where} {name}")
         checked_value = _coerce(f"{where} {name}", known[name], value)
@@ -430,7 +548,8 @@ def _tenant(values: Mapping[str, Any], display: Mapping[str, Any]) -> TenantSett
         except OSError:
             raise ConfigError(f"{where} api_key_file names {checked['api_key_file']!r}, which cannot be read") from None
     return TenantSettings(id=tenant_id, name=checked["name"] or tenant_id, api_key=api_key,
-                          kiosk_tokens=list(checked["kiosk_tokens"]), display=DisplaySettings(**shown))
+                          kiosk_tokens=list(checked["kiosk_tokens"]), display=DisplaySettings(**shown),
+                          teams=_teams(values.get("teams", []), f"[[tenants]] {tenant_id}: [[teams]]"))
 
 
 def defaults() -> Settings:
@@ -456,10 +575,11 @@ def load_settings(path: str | os.PathLike[str] | None = None,
             raise ConfigError(f"config file {str(file)!r} cannot be read: {e.strerror}") from None
         source = str(file)
         for section, values in data.items():
-            if section == "tenants":
+            if section in ("tenants", "teams"):
                 if not isinstance(values, list):
-                    raise ConfigError(f"[[tenants]] in {file} must be an array of tables ([[tenants]], not [tenants])")
-                raw["tenants"] = values
+                    raise ConfigError(f"[[{section}]] in {file} must be an array of tables "
+                                      f"([[{section}]], not [{section}])")
+                raw[section] = values
                 continue
             if section not in KEYS:
                 raise ConfigError(f"unknown config section [{section}] in {file}; known: {', '.join(KEYS)}")
