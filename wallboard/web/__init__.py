@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from wallboard.paths import web_dir
-from wallboard.web import actions, api, audit_views, hooks, login, pages, provider, ws
+from wallboard.web import actions, api, audit_views, history_views, hooks, login, pages, provider, ws
 
 
 def routes() -> list[BaseRoute]:
@@ -22,6 +22,10 @@ def routes() -> list[BaseRoute]:
         Route("/api/click2call", actions.click2call, methods=["POST"]),
         Route("/api/audit", audit_views.audit_api, methods=["GET"]),
         Route("/audit", audit_views.audit_page, methods=["GET"]),
+        Route("/history", history_views.history_page, methods=["GET"]),
+        Route("/api/history/curve", history_views.curve_api, methods=["GET"]),
+        Route("/api/history/export.csv", history_views.export_csv, methods=["GET"]),
+        Route("/api/history/export.json", history_views.export_json, methods=["GET"]),
         Route("/api/state", api.api_state, methods=["GET"]),
         WebSocketRoute("/ws", ws.ws_endpoint),
         Route("/hooks/pbx/{secret}", hooks.receive, methods=["POST"]),
