@@ -21,14 +21,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from wallboard.audience import SUPERVISOR_KEYS, Audience, screen_ops, screen_state
-from wallboard.bus import LocalBus, Published
+from wallboard.bus import LocalBus, PatchBus, Published
 from wallboard.patches import Op, Patch, positional, snapshot_message
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
@@ -42,6 +43,8 @@ from wallboard.state import LiveState
 log = logging.getLogger("wallboard.engine")
 
 TICK_EVERY_S = 1.0
+LEADER_JOBS = ("agents", "calls", "status", "cdr", "tick")  # run by the leader of the scope only
+AT_ONCE = ("agents", "calls", "cdr")  # run as soon as a node takes the lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,32 @@ class Readiness:
     webhooks: dict[str, str] | None
 
 
+class SharedLine(Protocol):
+    """The patch line as several processes share it (cluster/node.py). A node serves its
+    screens from the line as published, whether it leads or not; only the leader's
+    engine reads the PBX and writes the state, and its publisher commits."""
+
+    @property
+    def leading(self) -> bool: ...
+
+    def wake(self) -> None:
+        """There are ops to commit: the leader's publisher commits them when it can."""
+
+    def snapshot(self, audience: Audience) -> dict[str, Any]: ...
+
+    def snapshot_bytes(self, audience: Audience) -> tuple[int, bytes]: ...
+
+    def call(self, call_id: str) -> dict[str, Any] | None: ...
+
+    def heartbeat(self) -> dict[str, Any]: ...
+
+    def forward_monitor(self, call_id: str, info: dict[str, Any] | None) -> None:
+        """A supervisor's action on a node that does not lead: to the leader."""
+
+    def readiness(self) -> Readiness | None:
+        """A follower's; None on the leader (the engine's own)."""
+
+
 class Engine:
     def __init__(self, settings: Settings, pbx: PbxClient, *, bus: LocalBus | None = None,
                  observe_poll: PollObserver | None = None, tenant: str | None = None) -> None:
@@ -60,7 +89,11 @@ class Engine:
         self.pbx = pbx
         self.time = PbxTime(settings.pbx.timezone)
         self.live = LiveState(self.time, sla_seconds=settings.display.sla_seconds, now_ms=now_ms())
-        self.bus = bus or LocalBus(self.live.epoch)
+        self._local = bus or LocalBus(self.live.epoch)
+        self.bus: PatchBus = self._local
+        self.shared: SharedLine | None = None  # cluster mode (cluster/node.py)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._prefix = ""
         self.poller = Poller(settings, pbx, self.live, self.publish, observe_poll)
         self.cdr_listeners: list[Callable[[CallEvent], None]] = []  # the history's counts (history/recorder.py)
         self.tenant = tenant  # None: the deployment's only tenant, at the root of the URL space
@@ -89,9 +122,14 @@ class Engine:
                 listener(event)
 
     def set_monitor(self, call_id: str, info: dict[str, Any] | None) -> None:
+        if self.shared is not None and not self.shared.leading:
+            self.shared.forward_monitor(call_id, info)
+            return
         self.publish(self.live.set_monitor(call_id, info, now_ms()))
 
     def call(self, call_id: str) -> dict[str, Any] | None:
+        if self.shared is not None:
+            return self.shared.call(call_id)
         return self.live.calls.get(call_id)
 
     def count_webhook(self, result: str) -> None:
@@ -99,6 +137,8 @@ class Engine:
             self.live.health.webhooks["rejected"] += 1
 
     def health(self) -> Readiness:
+        if self.shared is not None and (theirs := self.shared.readiness()) is not None:
+            return theirs
         failing = {s: self.live.health[s].error or "no answer yet" for s in ("agents", "calls")
                    if not self.live.health[s].ok}
         if not self.poller.first_success.is_set() or failing:
@@ -108,12 +148,16 @@ class Engine:
 
     def snapshot(self, audience: Audience) -> dict[str, Any]:
         """The state as `audience` sees it, exactly at the current seq."""
+        if self.shared is not None:
+            return self.shared.snapshot(audience)
         self.flush()
         return screen_state(self.live.snapshot(now_ms()), audience)
 
     def snapshot_bytes(self, audience: Audience) -> tuple[int, bytes]:
         """The snapshot message, encoded once per seq, audience and second however many
         screens ask."""
+        if self.shared is not None:
+            return self.shared.snapshot_bytes(audience)
         self.flush()
         key = (self.live.seq, audience, now_ms() // 1000)
         body = self._snapshots.get(key)
@@ -123,6 +167,8 @@ class Engine:
         return self.live.seq, body
 
     def heartbeat(self) -> dict[str, Any]:
+        if self.shared is not None:
+            return self.shared.heartbeat()
         return {"type": "ping", "now": now_ms(), "seq": self.live.seq, "at": self.live.last_heard()}
 
     # -- the one place that turns a change into a patch ------------------------
@@ -153,22 +199,57 @@ class Engine:
             self._flush_soon = None
         if not self._pending:
             return
+        if self.shared is not None:
+            self.shared.wake()
+            return
         patch = self.live.commit(self._pending)
         self._pending = []
         if patch is not None:
-            self.bus.publish_nowait(encode(self.live.epoch, patch))
+            self._local.publish_nowait(encode(self.live.epoch, patch))
+
+    def take_pending(self) -> list[Op]:
+        """The ops not committed yet (cluster mode: the publisher commits them)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def fresh_state(self) -> LiveState:
+        """A new line (a new epoch at seq 0), for a leader that cannot carry on the old one."""
+        self.live = LiveState(self.time, sla_seconds=self.settings.display.sla_seconds, now_ms=now_ms(),
+                              health=self.live.health)
+        self.poller.live = self.live
+        self._pending = []
+        return self.live
 
     # -- running ----------------------------------------------------------------
 
-    def start(self, scheduler: AsyncIOScheduler, phase: float = 0.0) -> None:
+    def start(self, scheduler: AsyncIOScheduler, phase: float = 0.0, *, lead: bool = True) -> None:
         """Schedule the reads (at `phase`, 0 to 1, of their intervals: tenants spread theirs)
-        and the tick, and register the webhooks."""
+        and the tick, and register the webhooks. `lead=False` (cluster mode): the reads and
+        the tick wait paused until this node leads the scope (`lead_jobs`)."""
         prefix = "" if self.tenant is None else f"{self.tenant}:"
+        self._scheduler, self._prefix = scheduler, prefix
         self.poller.schedule(scheduler, phase=phase, prefix=prefix)
         scheduler.add_job(self.tick, "interval", seconds=TICK_EVERY_S, id=prefix + "tick", max_instances=1,
                           coalesce=True)
-        if self.settings.webhook.register:
+        if not lead:
+            self.lead_jobs(False)
+        elif self.settings.webhook.register:
             self._registering = asyncio.get_running_loop().create_task(self._register_until_done())
+
+    def lead_jobs(self, leading: bool) -> None:
+        """Cluster mode: the reads and the tick run on the scope's leader only; a new leader
+        reads agents, calls and CDRs at once."""
+        assert self._scheduler is not None, "start() first"
+        for name in LEADER_JOBS:
+            job = self._scheduler.get_job(self._prefix + name)
+            if job is None:
+                continue
+            if not leading:
+                job.pause()
+            elif name in AT_ONCE:
+                job.modify(next_run_time=datetime.now().astimezone() + timedelta(seconds=0.01))
+            else:
+                job.resume()
 
     async def stop(self) -> None:
         """End the registration and the reads in flight (they use the HTTP client the caller

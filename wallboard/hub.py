@@ -137,6 +137,12 @@ class Hub:
         screen.queue.put_nowait(RESYNC)
         screen.resync_pending = True
 
+    def resync_all(self) -> None:
+        """Every screen gets a fresh snapshot: the line it follows was replaced (cluster mode)."""
+        for screen in self.screens:
+            self.resync(screen)
+        self.resyncs += len(self.screens)
+
     def sweep(self) -> None:
         """Mark the screens that hold at least STALL_BYTES unread and took nothing since the
         last sweep: they are written nothing more (their queue overflows into one snapshot,

@@ -38,12 +38,13 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from wallboard.apply import apply_ops
 from wallboard.health import Health
-from wallboard.patches import Op, Patch, compact, del_op, fold_agents, object_op, record_op, set_op
+from wallboard.patches import WIRE_FIELDS, Op, Patch, compact, del_op, fold_agents, object_op, record_op, set_op
 from wallboard.pbx.events import PHASES, CallEvent
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
 from wallboard.pbx.times import PbxTime
-from wallboard.stats import DayStats, WaitingCallers
+from wallboard.stats import DayStats, Flow, WaitingCallers
 
 ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
 TOMBSTONE_MS = 2 * 3600 * 1000
@@ -417,6 +418,77 @@ class LiveState:
             return None
         self.seq += 1
         return Patch(self.seq, ops, fold_agents(ops, self.agents, self.calls, ended))
+
+    # ---- carried on by the next leader (cluster) -------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """This state at its seq, as JSON values, for a next leader to `restore`: what
+        screens are shown (`view`) and what only the merge rules know."""
+        view = self.snapshot(0)
+        del view["now"]
+        return {
+            "view": view, "day_start": self._day_start, "phase": self._phase,
+            "agent_touched": self._agent_touched, "call_touched": self._call_touched,
+            "flows": {k: [f.inbound, f.started, f.answered, f.ended, f.agent] for k, f in self.stats.flows.items()},
+            "last_ended": self.stats.last_ended,
+        }
+
+    def restore(self, saved: dict[str, Any], patches: Iterable[list[Op]], now_ms: int) -> None:
+        """Carry on another leader's line: its `export` at a snapshot, then the ops of each
+        patch after it (in any form a screen takes). Same epoch; seq after the last patch.
+
+        What patches do not carry is taken as of now: records they changed count as touched
+        now (a poll sent before this leader's first does not undo them), calls they ended as
+        hung up now; the day's flows are the snapshot's, and the next CDR read, from its
+        `last_ended`, counts the later ones. Raises apply.LostTrack on patches that do not
+        follow the snapshot."""
+        view = saved["view"]
+        before_agents = {a["ext"]: a for a in view["agents"]}
+        before_calls = {c["call_id"]: c for c in view["calls"]}
+        values = {**view, "agents": before_agents, "calls": before_calls}
+        seq = view["seq"]
+        for ops in patches:
+            values = apply_ops(values, ops, WIRE_FIELDS)
+            seq += 1
+        self.epoch, self.seq, self.domain = view["epoch"], seq, values["domain"]
+        self.agents, self.calls = dict(values["agents"]), dict(values["calls"])
+        self.status, self._stats_json = values["status"], values["stats"]
+        self.monitors = {m["call_id"]: m for m in values["monitors"] or []}
+        board = getattr(self, "board", None)  # the engine's own top-level values, where kept
+        if isinstance(board, dict):
+            board.update({k: values[k] for k in board if k in values})
+        for name, source in values["sources"].items():
+            if name == "webhooks":
+                self.health.webhooks.update(source)
+            elif name in self.health.sources:
+                held = self.health[name]
+                held.ok, held.at, held.error = source["ok"], source["at"], source["error"]
+        self._day_start = saved["day_start"]
+        self._phase = {k: (p, when) for k, (p, when) in saved["phase"].items()}
+        self._agent_touched = dict(saved["agent_touched"])
+        self._call_touched = dict(saved["call_touched"])
+        for ext, agent in self.agents.items():
+            if before_agents.get(ext) != agent:
+                self._agent_touched[ext] = now_ms
+        for call_id, call in self.calls.items():
+            self._set_phase(call_id, ANSWERED if call["state"] == "answered" else PHASES["ringing"], now_ms)
+            if before_calls.get(call_id) != call:
+                self._call_touched[call_id] = now_ms
+        for call_id in before_calls.keys() - self.calls.keys():
+            self._set_phase(call_id, HANGUP, now_ms)
+            self._call_touched.pop(call_id, None)
+        self.stats = DayStats(self.time, sla_seconds=self.stats.sla_seconds, now_ms=self._day_start)
+        self.stats.add_flows({k: Flow(*f) for k, f in saved["flows"].items()})
+        self.stats.last_ended = saved["last_ended"]
+        self.stats.take_changed_agents()
+        self._on_call = {}
+        for ext, agent in self.agents.items():
+            if agent["call_id"] is not None:
+                self._on_call.setdefault(agent["call_id"], set()).add(ext)
+        self.waiting = WaitingCallers()
+        for call in self.calls.values():
+            self.waiting.put(call)
+        self._ended, self._begun = {}, set()
 
     # ---- helpers -------------------------------------------------------------
 

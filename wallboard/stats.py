@@ -107,6 +107,11 @@ class DayStats:
         self._flow_json = None
         return True
 
+    def add_flows(self, flows: Mapping[str, Flow]) -> None:
+        """Flows counted elsewhere (a leader's state carried on by the next, state.py)."""
+        for key, flow in flows.items():
+            self._add(key, flow)
+
     def _count(self, flow: Flow, sign: int) -> None:
         hour = min(23, max(0, (flow.started - self.day_start) // 3_600_000))
         self._per_hour[hour] += sign

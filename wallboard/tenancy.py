@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.templating import Jinja2Templates
 
 from wallboard.audit import AuditLog
+from wallboard.cluster.node import Cluster, TenantNode
 from wallboard.engine import Engine
 from wallboard.history.recorder import History, Recorder
 from wallboard.hub import PING_EVERY_S, Hub
@@ -62,6 +63,7 @@ class Parts:
     keeper: SessionKeeper  # re-checks its sessions and closes the screens of those that end
     tenant: str = DEFAULT
     base: str = ""  # the URL prefix of its pages: "" alone, "/t/{id}" with [[tenants]]
+    cluster: TenantNode | None = None  # with cluster.redis_url: its line in Redis, and its lease
     history: Recorder | None = None  # its intraday history (history/recorder.py)
 
 
@@ -82,15 +84,22 @@ class Site:
     scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # tenant -> its hub's delivery
     _running: bool = False
+    cluster: Cluster | None = None  # with cluster.redis_url: one of several processes
     history: History | None = None  # the storage database's history tables, shared
 
     def __post_init__(self) -> None:
         self.node_id = self.settings.cluster.node_id or self.node_id
+        if self.settings.cluster.redis_url:
+            self.cluster = Cluster(self.settings.cluster.redis_url, self.node_id, self.settings.cluster.lease_seconds,
+                                   [])
 
     def role(self) -> str | list[str]:
-        """What /readyz says this node is: one process alone leads its tenant; with
-        [[tenants]], the tenants it leads."""
-        return list(self.tenants) if self.multi else "leader"
+        """What /readyz says this node is: "leader" or "follower" of the only tenant; with
+        [[tenants]], the tenants it leads (one process alone leads every one)."""
+        led = [t for t, parts in self.tenants.items() if parts.cluster is None or parts.cluster.leading]
+        if self.multi:
+            return led
+        return "leader" if led else "follower"
 
     @property
     def multi(self) -> bool:
@@ -106,11 +115,12 @@ class Site:
         engine = Engine(settings, pbx, observe_poll=self.metrics.observe_poll,
                         tenant=None if tenant is None else tenant_id)
         hub = Hub(engine.snapshot_bytes, queue_size=settings.server.ws_queue_size)
+        shared = self.cluster.tenant(tenant_id, engine, hub) if self.cluster is not None else None
         auth = Auth(settings, scope=tenant_id, cookie_path=base + "/")
         keeper = SessionKeeper(auth, pbx, hub, recheck_seconds=settings.auth.recheck_minutes * 60)
         parts = Parts(settings=settings, engine=engine, hub=hub, pbx=pbx, audit=self.audit, auth=auth,
                       metrics=self.metrics, templates=self.templates, action_limiter=RateLimiter(60.0),
-                      keeper=keeper, tenant=tenant_id, base=base)
+                      keeper=keeper, tenant=tenant_id, base=base, cluster=shared)
         if self.history is not None:
             parts = replace(parts, history=self.history.recorder(tenant_id, settings, engine))
         self.tenants[tenant_id] = parts
@@ -120,6 +130,8 @@ class Site:
     # -- running ----------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.start()
         self.scheduler.start()
         self._running = True
         if self.history is not None:
@@ -134,6 +146,8 @@ class Site:
             await self._stop_tenant(tenant_id, close=False)
         self.scheduler.shutdown(wait=False)
         self._running = False
+        if self.cluster is not None:
+            await self.cluster.stop()
 
     def add(self, tenant: TenantSettings) -> Parts:
         """A tenant added while running (`wallboard tenants add`): built and started; the
@@ -149,6 +163,8 @@ class Site:
             await self._stop_tenant(tenant_id, close=True)
             del self.tenants[tenant_id]
             self.names.pop(tenant_id, None)
+            if self.cluster is not None:
+                self.cluster.members.discard(tenant_id)
 
     async def sync(self, wanted: tuple[TenantSettings, ...]) -> None:
         """Run exactly `wanted`: start the new, stop the gone, restart those whose PBX key or
@@ -171,11 +187,14 @@ class Site:
 
     def _start_tenant(self, parts: Parts) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks[parts.tenant] = loop.create_task(parts.hub.run(parts.engine.bus))
+        if parts.cluster is None:
+            self._tasks[parts.tenant] = loop.create_task(parts.hub.run(parts.engine.bus))
+        else:  # fed by its line in Redis, and it leads when it holds the lease
+            self._tasks[parts.tenant] = loop.create_task(_run_shared(parts.cluster))
         prefix = self.prefix(parts.tenant)
         if parts.history is not None:
             parts.history.start(self.scheduler, prefix)
-        parts.engine.start(self.scheduler, self.phase(parts.tenant))
+        parts.engine.start(self.scheduler, self.phase(parts.tenant), lead=parts.cluster is None)
         every = ((_ping, PING_EVERY_S, "ping"), (_sweep, SWEEP_EVERY_S, "sweep"))
         for job, seconds, name in every:
             self.scheduler.add_job(job, "interval", args=[parts], seconds=seconds, id=prefix + name,
@@ -214,7 +233,17 @@ class Site:
         return int.from_bytes(digest, "big") / 2**64
 
 
+async def _run_shared(node: TenantNode) -> None:
+    try:
+        await node.start()
+        await asyncio.Event().wait()
+    finally:
+        await node.stop()
+
+
 async def _ping(parts: Parts) -> None:
+    if parts.cluster is not None:
+        await parts.cluster.refresh_heard()
     parts.hub.ping(parts.engine.heartbeat())
 
 

@@ -67,6 +67,7 @@ class IntakeEvent:
     id: str
     body: bytes
     received: int  # epoch ms, when the node accepted it: parse with this, not with the apply time
+    kind: str = "webhook"  # or "monitor": a supervisor's action on another node (cluster/node.py)
 
 
 def _events(entries: Sequence[Sequence[object]]) -> list[IntakeEvent]:
@@ -76,7 +77,8 @@ def _events(entries: Sequence[Sequence[object]]) -> list[IntakeEvent]:
             continue
         assert isinstance(entry_id, bytes) and isinstance(flat, list)
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        events.append(IntakeEvent(entry_id.decode(), fields[b"b"], int(fields[b"r"])))
+        events.append(IntakeEvent(entry_id.decode(), fields[b"b"], int(fields[b"r"]),
+                                  fields.get(b"k", b"webhook").decode()))
     return events
 
 
@@ -96,9 +98,12 @@ class Intake:
         self._take = redis.register_script(TAKE)
         self._ack = redis.register_script(ACK)
 
-    async def accept(self, body: bytes, received: int) -> str:
+    async def accept(self, body: bytes, received: int, kind: str = "webhook") -> str:
         """Durably queued once this returns (as durable as Redis is configured: AOF for no loss)."""
-        entry_id = await self._redis.xadd(self.keys.intake, {"b": body, "r": received},
+        fields: dict[str, bytes | int | str] = {"b": body, "r": received}
+        if kind != "webhook":
+            fields["k"] = kind
+        entry_id = await self._redis.xadd(self.keys.intake, fields,  # type: ignore[arg-type]
                                           maxlen=self.maxlen, approximate=True)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 

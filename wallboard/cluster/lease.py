@@ -21,6 +21,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -29,13 +30,16 @@ from wallboard.cluster.keys import Keys
 
 log = logging.getLogger("wallboard.cluster.lease")
 
-# KEYS: lease, fence. ARGV: node, lease ms, nonce.
+# KEYS: lease, fence. ARGV: node, lease ms, nonce, hold back (1: only look).
 # -> {1, fence} when this call won (a new fence; the lease is '<node> <fence> <nonce>');
-#    {0, holder, pttl ms} when someone holds it.
+#    {0, holder, pttl ms} when someone holds it; {2} when free and held back.
 ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
 if holder then
   return {0, holder, redis.call('PTTL', KEYS[1])}
+end
+if ARGV[4] == '1' then
+  return {2}
 end
 local fence = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. fence .. ' ' .. ARGV[3], 'PX', ARGV[2])
@@ -64,7 +68,11 @@ class Leadership:
     node leads / does not. `token` is what fenced writes carry."""
 
     def __init__(self, redis: Redis, scope: str, node: str, lease_seconds: float = 5.0,
-                 *, renew_every: float | None = None) -> None:
+                 *, renew_every: float | None = None, prefer: Callable[[], bool] | None = None,
+                 hand_to: Callable[[], str | None] | None = None) -> None:
+        """`prefer()`: should this node lead the scope (members.py)? When not, it takes a
+        free lease only after it stayed free for `grace`. `hand_to()`: the node a leader
+        should hand the scope to now, if any."""
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         if not node or len(node.split()) != 1:
@@ -85,6 +93,10 @@ class Leadership:
         self._release = redis.register_script(RELEASE)
         self._task: asyncio.Task[None] | None = None
         self._redis_down = False
+        self._prefer = prefer
+        self._hand_to = hand_to
+        self.grace = min(self.lease_seconds / 4, 1.0)
+        self._free_since: float | None = None
 
     @property
     def scope(self) -> str:
@@ -133,14 +145,22 @@ class Leadership:
     async def _contend(self) -> float:
         sent = time.monotonic()
         nonce = secrets.token_hex(4)
+        hold_back = (self._prefer is not None and not self._prefer()
+                     and (self._free_since is None or sent - self._free_since < self.grace))
         try:
             async with asyncio.timeout(self.renew_every):
                 answer = await self._acquire(keys=[self.keys.lease, self.keys.fence],
-                                             args=[self.node, int(self.lease_seconds * 1000), nonce])
+                                             args=[self.node, int(self.lease_seconds * 1000), nonce,
+                                                   int(hold_back)])
         except (RedisError, OSError, TimeoutError) as e:
             self._down(e)
             return self.renew_every
         self._up()
+        if int(answer[0]) == 2:  # free, and another node should take it: give it the grace
+            if self._free_since is None:
+                self._free_since = sent
+            return max(0.002, self._free_since + self.grace - time.monotonic())
+        self._free_since = None
         if int(answer[0]) == 1:
             self._valid_until = sent + self.lease_seconds
             self.fence, self._nonce = int(answer[1]), nonce
@@ -167,7 +187,20 @@ class Leadership:
             self._step_down("the lease is no longer ours")
             return 0.0
         self._valid_until = sent + self.lease_seconds
+        owner = self._hand_to() if self._hand_to is not None else None
+        if owner is not None:
+            await self._hand_over(token, owner)
+            return 0.0
         return self.renew_every
+
+    async def _hand_over(self, token: str, owner: str) -> None:
+        """Release the lease for the node the scope is assigned to (it contends without grace)."""
+        self._step_down(f"handing the scope to {owner}, the node it is assigned to")
+        try:
+            async with asyncio.timeout(self.renew_every):
+                await self._release(keys=[self.keys.lease], args=[token])
+        except (RedisError, OSError, TimeoutError) as e:
+            self._down(e)  # it runs out on its own
 
     def _step_down(self, reason: str) -> None:
         if self.fence is None:

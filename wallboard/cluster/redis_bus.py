@@ -131,6 +131,16 @@ return entries
 """
 
 
+# KEYS: lease, meta. ARGV: token, heard. -> 1 | 0 (not the lease's holder)
+HEARD = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[2], 'h', ARGV[2])
+return 1
+"""
+
+
 class Fence(Protocol):
     """What a fenced write needs of the leadership (`lease.Leadership`)."""
 
@@ -205,6 +215,7 @@ class RedisBus:
         self._on_connection = on_connection
         self._publish = redis.register_script(PUBLISH)
         self._since = redis.register_script(SINCE)
+        self._heard = redis.register_script(HEARD)
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
 
@@ -258,6 +269,18 @@ class RedisBus:
         if kind == "gap":
             raise SeqGap(int(answer[1]))
         return int(answer[1])
+
+    async def say_heard(self, heard: bytes) -> bool:
+        """The leader's word on when each source last answered (polls that change nothing
+        publish no patch), for every node's heartbeats; fenced like a patch."""
+        token = self._leadership.token
+        if token is None:
+            return False
+        return bool(await self._heard(keys=[self.keys.lease, self.keys.meta], args=[token, heard]))
+
+    async def heard(self) -> bytes | None:
+        held = await self._redis.hget(self.keys.meta, "h")  # type: ignore[misc]
+        return held if isinstance(held, bytes) else None
 
     # -- reading (every node) --
 

@@ -61,7 +61,7 @@ async def ws_endpoint(ws: WebSocket) -> None:
     try:
         await ws.accept()
         async with found.hub.subscribe(ws, kind=principal.role, audience=principal.audience,
-                                       session_id=principal.session_id, resume=_resume(ws)) as screen:
+                                       session_id=principal.session_id, resume=await _resume(ws)) as screen:
             await found.hub.serve(screen)
     finally:
         if key is not None:
@@ -79,15 +79,20 @@ def socket_key(ws: WebSocket, principal: Principal) -> str | None:
     return None
 
 
-def _resume(ws: WebSocket) -> Resume | None:
+async def _resume(ws: WebSocket) -> Resume | None:
     """`?epoch=E&seq=N`: a screen coming back. It is sent the patches after N when the bus
-    still holds every one of them; otherwise (None) a snapshot as usual."""
+    still holds every one of them (in cluster mode: this node's history, else the stream in
+    Redis, on whichever node it comes back to); otherwise (None) a snapshot as usual."""
     epoch, seq = ws.query_params.get("epoch", ""), ws.query_params.get("seq", "")
     if not EPOCH.match(epoch) or not seq.isdigit() or len(seq) > 18:
         return None
-    engine = parts(ws).engine
-    engine.flush()  # what this turn changed is on the bus before we look
-    patches = engine.bus.since(epoch, int(seq))
+    found = parts(ws)
+    engine = found.engine
+    if found.cluster is not None:
+        patches = await found.cluster.since(epoch, int(seq))  # nothing awaited after it until subscribed
+    else:
+        engine.flush()  # what this turn changed is on the bus before we look
+        patches = engine.bus.since(epoch, int(seq))
     if patches is None:
         return None
     return Resume(int(seq), patches, orjson.dumps(engine.heartbeat()).decode())
