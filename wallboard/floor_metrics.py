@@ -2,6 +2,12 @@
 at scrape time: agents by state, callers waiting, the longest wait, service level and
 today's calls by outcome. With [[tenants]] each series carries a `tenant` label, bounded
 by the tenants this deployment runs; alone, none (the names the SPEC gives, as they are).
+
+Per team and per hotline (floor_groups.py), the same names with a `team` or a `hotline`
+label: agents by state, callers waiting and the longest wait (live), the service level and
+the calls answered / missed today (`outcome="answered|missed"`, from the CDRs). The floor's
+own series carry neither label, so in PromQL `{team="", hotline=""}` selects the floor and
+`{team!=""}` the teams; a sum over a name without them would count a call more than once.
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
+from wallboard.floor_groups import GroupLive, group_figures
 from wallboard.provider import tenant_row
 from wallboard.tenancy import Site
 
@@ -56,4 +64,27 @@ class FloorCollector(Collector):
                 calls.add_metric([*tag, outcome.lower().replace(" ", "_")], n)
             for state in HEALTH_STATES:
                 health.add_metric([*tag, state], 1.0 if row["health"] == state else 0.0)
+            if parts.history is not None:
+                teams, hotlines = group_figures(parts.history, live.agents, live.calls, now)
+                base = dict(zip(labels, tag, strict=True))
+                for label, groups in (("team", teams), ("hotline", hotlines)):
+                    for name, figures in groups.items():
+                        _group(base | {label: name}, figures, now, agents, waiting, longest, level, calls)
         yield from (agents, waiting, longest, level, calls, health)
+
+
+def _add(family: Metric, labels: dict[str, str], value: float, suffix: str = "") -> None:
+    family.samples.append(Sample(family.name + suffix, labels, value, None, None))
+
+
+def _group(labels: dict[str, str], g: GroupLive, now: int, agents: Metric, waiting: Metric, longest: Metric,
+           level: Metric, calls: Metric) -> None:
+    """One team's or hotline's series, beside the floor's in the same families."""
+    for state, n in g.agents.items():
+        _add(agents, labels | {"state": state}, n)
+    _add(waiting, labels, g.waiting)
+    _add(longest, labels, max(0.0, (now - g.longest_since) / 1000) if g.longest_since else 0.0)
+    if g.today.offered:
+        _add(level, labels, round(g.today.in_sla / g.today.offered, 4))
+    _add(calls, labels | {"outcome": "answered"}, g.today.answered, "_total")
+    _add(calls, labels | {"outcome": "missed"}, g.today.missed, "_total")

@@ -203,3 +203,15 @@ class Intervals:
             if call.dest and call.ext:
                 seen.setdefault(call.dest, set()).add(call.ext)
         return {dest: frozenset(exts) for dest, exts in sorted(seen.items())}
+
+
+def day_totals(intervals: Intervals, day: str) -> dict[tuple[str, str], Bucket]:
+    """One day's counts per (kind, group), its intervals added up (for /metrics)."""
+    out: dict[tuple[str, str], Bucket] = {}
+    for (d, kind, group, _slot), bucket in intervals.buckets.items():
+        if d == day and kind in ("hotline", "team"):
+            total = out.get((kind, group))
+            if total is None:
+                total = out[(kind, group)] = Bucket()
+            total.add(bucket)
+    return out
