@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wallboard.apply import TOP_KEYS
 from wallboard.patches import IDLE, KEY_FIELD, follows
 
 
@@ -16,7 +17,7 @@ class ScreenCopy:
         self.seq: int = snapshot["seq"]
         self.agents = {a["ext"]: a for a in state["agents"]}
         self.calls = {c["call_id"]: c for c in state["calls"]}
-        self.top = {k: state[k] for k in ("status", "stats", "sources", "monitors", "domain")}
+        self.top = {k: state[k] for k in TOP_KEYS if k in state}
 
     def patch(self, message: dict[str, Any]) -> None:
         assert message["type"] == "patch" and message["seq"] == self.seq + 1, (message["seq"], self.seq)
@@ -70,7 +71,7 @@ def comparable(state: dict[str, Any]) -> dict[str, Any]:
     move with every webhook and travel in snapshots only (no screen shows them)."""
     return _without_hook_counters({"agents": {a["ext"]: a for a in state["agents"]},
                                    "calls": {c["call_id"]: c for c in state["calls"]},
-                                   **{k: state[k] for k in ("status", "stats", "sources", "monitors", "domain")}})
+                                   **{k: state[k] for k in TOP_KEYS if k in state}})
 
 
 def _without_hook_counters(state: dict[str, Any]) -> dict[str, Any]:

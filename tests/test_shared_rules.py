@@ -43,6 +43,8 @@ def test_the_screens_rules_are_the_servers() -> None:
 
     assert rules["KEY_FIELD"] == patches.KEY_FIELD
     assert sorted(rules["TOP_KEYS"]) == sorted(top_keys) == sorted(apply.TOP_KEYS)
+    assert rules["BOARD_KEYS"] == list(state.BOARD_KEYS) == list(apply.BOARD_KEYS)
+    assert all(snapshot[k] == {} for k in state.BOARD_KEYS), "the board's own values start empty"
     assert js["follows"] == [patches.follows(c) for c in CALLS]
     assert all(set(f) == patches.FOLLOW_FIELDS for f in js["follows"])
     assert rules["IDLE"] == patches.IDLE
@@ -52,6 +54,6 @@ def test_the_screens_rules_are_the_servers() -> None:
     assert set(rules["AGENT_STATES"]) == agent_states == {"offline", "idle", "ringing", "oncall"}
     assert set(rules["CALL_STATES"]) == call_states
     assert set(rules["CALL_ACTIONS"]) == CALL_ACTIONS
-    checked = {"KEY_FIELD", "TOP_KEYS", "IDLE", "MONITOR_SLACK_MS", "SOURCES", "AGENT_STATES", "CALL_STATES",
+    checked = {"KEY_FIELD", "TOP_KEYS", "BOARD_KEYS", "IDLE", "MONITOR_SLACK_MS", "SOURCES", "AGENT_STATES", "CALL_STATES",
                "CALL_ACTIONS"}
     assert set(rules) == checked and js["functions"] == ["follows"], "a rule this test does not check"

@@ -28,7 +28,8 @@ from wallboard.patches import IDLE, KEY_FIELD, Op, follows
 
 # The top-level values `set` and `merge` replace (the snapshot's keys less its identity
 # and the two collections); store.js ignores those ops for any other key.
-TOP_KEYS = ("status", "stats", "sources", "monitors", "domain")
+BOARD_KEYS = ("teams", "hotlines", "levels", "wall", "alerts", "wrapup")  # state.py BOARD_KEYS
+TOP_KEYS = ("status", "stats", "sources", "monitors", "domain", *BOARD_KEYS)
 COLLECTIONS = tuple(KEY_FIELD)
 
 
@@ -71,6 +72,7 @@ class Replica:
             "sources": _or(state.get("sources"), {}),
             "domain": _or(state.get("domain"), ""),
             "monitors": _or(state.get("monitors"), []),
+            **{key: _or(state.get(key), {}) for key in BOARD_KEYS},
         }
         return cls(seq, state.get("epoch"), _or(message.get("fields"), {}), values)
 
@@ -84,7 +86,10 @@ class Replica:
             raise LostTrack(f"patch with seq {seq!r}")
         if seq <= self.seq:
             return False
-        if seq != self.seq + 1:
+        # A screen narrowed to a team or hotline is sent only the patches that concern it:
+        # `after` is the seq of the one before, and whatever came between changed nothing of its.
+        after = message.get("after")
+        if seq != self.seq + 1 and not (_is_number(after) and after <= self.seq):
             raise LostTrack(f"patch {seq} after {self.seq}: a gap")
         self.values = apply_ops(self.values, message.get("ops") or [], self.fields)
         self.seq = seq

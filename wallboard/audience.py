@@ -35,7 +35,7 @@ CALL_FIELDS = ("from", "to")
 # The key that ties ring-group legs together; it holds the caller's number whole.
 HIDDEN_CALL_FIELDS = frozenset({"flow"})
 # Top-level keys only supervisors receive.
-SUPERVISOR_KEYS = frozenset({"monitors"})
+SUPERVISOR_KEYS = frozenset({"monitors", "alerts"})  # alerts: each channel's deliveries
 
 
 def mask_number(number: str | None) -> str | None:
@@ -74,8 +74,8 @@ def screen_ops(ops: list[list[Any]], audience: Audience) -> list[list[Any]]:
 
 def screen_state(state: dict[str, Any], audience: Audience) -> dict[str, Any]:
     shown = {k: v for k, v in state.items() if audience.sees_monitors or k not in SUPERVISOR_KEYS}
-    if not audience.sees_monitors and "monitors" in state:
-        shown["monitors"] = []
+    if not audience.sees_monitors:
+        shown.update({key: [] if key == "monitors" else {} for key in SUPERVISOR_KEYS if key in state})
     shown["agents"] = [screen_agent(a, audience) for a in state["agents"]]
     shown["calls"] = [screen_call(c, audience) for c in state["calls"]]
     return shown

@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wallboard.audience import Audience
+
+if TYPE_CHECKING:
+    from wallboard.views import View
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,10 @@ class Published:
     epoch: str
     seq: int
     payloads: Mapping[Audience, bytes]
+    # The ops a team's or a hotline's screens of an audience get (views.py), worked out
+    # when asked; None from it: send those screens a snapshot. None here: not narrowed
+    # (a patch from another process: its screens of a view are sent a snapshot).
+    narrow: Callable[[Audience, View], list[Any] | None] | None = field(default=None, compare=False)
 
 
 class Subscription(Protocol):

@@ -39,11 +39,14 @@ from wallboard.poller import Poller, PollObserver, now_ms
 from wallboard.registration import callback_url, load_secret, register
 from wallboard.settings import Settings
 from wallboard.state import LiveState
+from wallboard.views import Narrowing, Noted, View, narrow_ops, narrow_state
+from wallboard.watch import Watch
 
 log = logging.getLogger("wallboard.engine")
 
 TICK_EVERY_S = 1.0
-LEADER_JOBS = ("agents", "calls", "status", "cdr", "tick")  # run by the leader of the scope only
+WATCH_EVERY_S = 0.5  # teams' and hotlines' figures, and the thresholds' levels (watch.py)
+LEADER_JOBS = ("agents", "calls", "status", "cdr", "tick", "watch")  # run by the leader of the scope only
 AT_ONCE = ("agents", "calls", "cdr")  # run as soon as a node takes the lead
 
 
@@ -104,6 +107,10 @@ class Engine:
         self._pending: list[Op] = []
         self._flush_soon: asyncio.Handle | None = None
         self._registering: asyncio.Task[None] | None = None
+        self.live.wrapup_ms = settings.display.wrapup_seconds * 1000
+        self.watch = Watch(settings)
+        self.narrowing = Narrowing()
+        self._view_snapshots: dict[tuple[int, Audience, int, View], bytes] = {}
 
     # -- the narrow interface ---------------------------------------------------
 
@@ -153,9 +160,19 @@ class Engine:
         self.flush()
         return screen_state(self.live.snapshot(now_ms()), audience)
 
-    def snapshot_bytes(self, audience: Audience) -> tuple[int, bytes]:
-        """The snapshot message, encoded once per seq, audience and second however many
-        screens ask."""
+    def snapshot_bytes(self, audience: Audience, view: View | None = None) -> tuple[int, bytes]:
+        """The snapshot message, encoded once per seq, audience (and view: a team's or a
+        hotline's screens, views.py) and second however many screens ask."""
+        if view is not None:
+            self.flush()
+            key_ = (self.live.seq, audience, now_ms() // 1000, view)
+            body = self._view_snapshots.get(key_)
+            if body is None:
+                if len(self._view_snapshots) > 64:
+                    self._view_snapshots.clear()
+                state = narrow_state(self.snapshot(audience), view, self.watch.members)
+                body = self._view_snapshots[key_] = orjson.dumps(snapshot_message(self.live.seq, state))
+            return self.live.seq, body
         if self.shared is not None:
             return self.shared.snapshot_bytes(audience)
         self.flush()
@@ -202,10 +219,12 @@ class Engine:
         if self.shared is not None:
             self.shared.wake()
             return
-        patch = self.live.commit(self._pending)
+        # Teams' figures and levels move with the change, in the same patch (watch.py).
+        patch = self.live.commit(self._pending + self.watch.refresh(self.live, now_ms()))
         self._pending = []
         if patch is not None:
-            self._local.publish_nowait(encode(self.live.epoch, patch))
+            noted = self.narrowing.note(patch.ops, self.live.calls, self.watch.members)
+            self._local.publish_nowait(encode(self.live.epoch, patch, noted))
 
     def take_pending(self) -> list[Op]:
         """The ops not committed yet (cluster mode: the publisher commits them)."""
@@ -218,6 +237,8 @@ class Engine:
                               health=self.live.health)
         self.poller.live = self.live
         self._pending = []
+        self.live.wrapup_ms = self.settings.display.wrapup_seconds * 1000
+        self.narrowing.forget()
         return self.live
 
     # -- running ----------------------------------------------------------------
@@ -230,6 +251,8 @@ class Engine:
         self._scheduler, self._prefix = scheduler, prefix
         self.poller.schedule(scheduler, phase=phase, prefix=prefix)
         scheduler.add_job(self.tick, "interval", seconds=TICK_EVERY_S, id=prefix + "tick", max_instances=1,
+                          coalesce=True)
+        scheduler.add_job(self.look, "interval", seconds=WATCH_EVERY_S, id=prefix + "watch", max_instances=1,
                           coalesce=True)
         if not lead:
             self.lead_jobs(False)
@@ -264,7 +287,12 @@ class Engine:
 
     async def tick(self) -> None:
         now = now_ms()
-        self.publish(self.live.tick(now) + self.live.expire_sources(self.poller.max_ages(), now))
+        self.publish(self.live.tick(now) + self.live.expire_sources(self.poller.max_ages(), now)
+                     + self.live.end_wrapups(now))
+
+    async def look(self) -> None:
+        """Teams' and hotlines' figures and the thresholds' levels, now (watch.py)."""
+        self.publish(self.watch.refresh(self.live, now_ms()))
 
     async def register_hooks(self) -> bool:
         try:
@@ -283,8 +311,10 @@ class Engine:
             delay = min(delay * 2, 60.0)
 
 
-def encode(epoch: str, patch: Patch) -> Published:
-    """A committed patch as each audience receives it: `{"type": "patch", "seq", "ops"}`."""
+def encode(epoch: str, patch: Patch, noted: Noted | None = None) -> Published:
+    """A committed patch as each audience receives it: `{"type": "patch", "seq", "ops"}`;
+    with `noted`, the ops each audience of a team's or a hotline's screens gets (views.py),
+    worked out only for the views that have screens (hub.py)."""
     ops = patch.ops if patch.wire is None else patch.wire
 
     def body(audience: Audience) -> bytes:
@@ -293,5 +323,11 @@ def encode(epoch: str, patch: Patch) -> Published:
     whole = body(Audience.WHOLE)
     # Most patches say nothing of monitors: supervisors then get the same bytes.
     private = any(op[0] in ("set", "merge") and op[1] in SUPERVISOR_KEYS for op in ops)
+    def narrow(audience: Audience, view: View) -> list[Op] | None:
+        assert noted is not None
+        kept = narrow_ops(ops, noted, view)
+        return None if kept is None else positional(screen_ops(kept, audience))
+
     return Published(epoch, patch.seq, {Audience.SUPERVISOR: body(Audience.SUPERVISOR) if private else whole,
-                                        Audience.WHOLE: whole, Audience.MASKED: body(Audience.MASKED)})
+                                        Audience.WHOLE: whole, Audience.MASKED: body(Audience.MASKED)},
+                     narrow=narrow if noted is not None else None)

@@ -31,10 +31,12 @@ from wallboard.audience import Audience
 from wallboard.bus import PatchBus, Published
 from wallboard.ratelimit import TokenBucket
 from wallboard.server import AsgiLine, Line, line_of, text_frame
+from wallboard.views import View
 
 log = logging.getLogger("wallboard.hub")
 
 RESYNC = object()  # queue marker: send a fresh snapshot
+RESYNC_BYTES = b"resync"  # a view's patch that its screens cannot take: a snapshot instead
 STALL_BYTES = 16 * 1024  # unread bytes a screen may hold without taking any for a sweep
 # Heartbeat period. Pings also carry each source's last success: polls that change
 # nothing send no patch, so this is how a screen learns the board is still current.
@@ -76,12 +78,14 @@ class Screen:
     unsent: int = 0  # bytes it had not taken at the last sweep
     flowing: asyncio.Event = field(default_factory=asyncio.Event)  # set while not clogged
     closing: int | None = field(default=None)
+    view: View | None = None  # narrowed to a team or a hotline (views.py)
 
 
 class Hub:
-    def __init__(self, snapshot: Callable[[Audience], tuple[int, bytes]], *, queue_size: int = 64,
+    def __init__(self, snapshot: Callable[..., tuple[int, bytes]], *, queue_size: int = 64,
                  on_drop: Callable[[], None] | None = None) -> None:
-        """`snapshot(audience)` returns (seq, encoded snapshot message)."""
+        """`snapshot(audience)` (and `snapshot(audience, view)` for a narrowed screen) returns
+        (seq, encoded snapshot message)."""
         self._snapshot = snapshot
         self._queue_size = queue_size
         self._on_drop = on_drop or (lambda: None)
@@ -94,6 +98,8 @@ class Hub:
         self.clogs = 0  # times a screen was found not reading
         self.resumes = 0  # screens that came back and were sent only what they missed
         self._closing: set[asyncio.Future[None]] = set()
+        # (audience, view) -> the seq of the last patch its screens were sent (views.py `after`)
+        self._after: dict[tuple[Audience, View], int] = {}
 
     async def run(self, bus: PatchBus) -> None:
         """Deliver the bus's patches to the screens until cancelled."""
@@ -103,7 +109,11 @@ class Hub:
 
     def publish(self, patch: Published) -> None:
         frames: dict[Audience, bytes] = {}  # framed once per audience, on first use
+        narrowed: dict[tuple[Audience, View], bytes | None] = {}  # once per audience and view with screens
         for screen in self.screens:
+            if screen.view is not None:
+                self._publish_narrowed(screen, screen.view, patch, narrowed)
+                continue
             line = screen.line
             if (line is not None and not screen.busy and not screen.clogged and not screen.queue.qsize()
                     and line.open()):
@@ -119,6 +129,42 @@ class Hub:
                     self.direct += 1
             else:
                 self._offer(screen, patch)
+
+    def _narrowed(self, key: tuple[Audience, View], patch: Published) -> bytes | None:
+        """A view's patch message: None when it holds nothing for the view, RESYNC_BYTES when
+        its screens must be sent a snapshot."""
+        ops = patch.narrow(*key) if patch.narrow is not None else None
+        if ops is not None and not ops:
+            return None
+        after = self._after.get(key, 0)
+        self._after[key] = patch.seq
+        if ops is None:
+            return RESYNC_BYTES
+        return orjson.dumps({"type": "patch", "seq": patch.seq, "after": after, "ops": ops})
+
+    def _publish_narrowed(self, screen: Screen, view: View, patch: Published,
+                          narrowed: dict[tuple[Audience, View], bytes | None]) -> None:
+        key = (screen.audience, view)
+        if key not in narrowed:
+            narrowed[key] = self._narrowed(key, patch)
+        body = narrowed[key]
+        if body is None or patch.seq <= screen.sent_seq:
+            return
+        if body is RESYNC_BYTES:
+            if not screen.resync_pending:
+                self.resync(screen)
+            return
+        line = screen.line
+        if line is not None and not screen.busy and not screen.clogged and not screen.queue.qsize() and line.open():
+            frame = text_frame(body)
+            line.write(frame)
+            screen.sent_seq = patch.seq
+            screen.bytes_sent += len(frame)
+            self.bytes_sent += len(frame)
+            self.patches_sent += 1
+            self.direct += 1
+        else:
+            self._offer(screen, body.decode())
 
     def _offer(self, screen: Screen, item: Any) -> None:
         if screen.resync_pending:
@@ -181,12 +227,14 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, ws: WebSocket, *, kind: str, audience: Audience, session_id: str | None,
-                        resume: Resume | None = None) -> AsyncIterator[Screen]:
+                        resume: Resume | None = None, view: View | None = None) -> AsyncIterator[Screen]:
         """A new screen; its first frame is a snapshot, or, for a screen coming back whose
-        missed patches are all still held (`resume`), those patches and a heartbeat."""
-        screen = Screen(ws, kind, audience, session_id, asyncio.Queue(self._queue_size), line_of(ws.scope))
+        missed patches are all still held (`resume`), those patches and a heartbeat. A screen
+        narrowed to a `view` always starts with a snapshot."""
+        screen = Screen(ws, kind, audience, session_id, asyncio.Queue(self._queue_size), line_of(ws.scope),
+                        view=view)
         screen.flowing.set()
-        if resume is not None and len(resume.patches) < self._queue_size:
+        if resume is not None and view is None and len(resume.patches) < self._queue_size:
             screen.sent_seq = resume.seq
             for patch in resume.patches:
                 screen.queue.put_nowait(patch)
@@ -247,7 +295,8 @@ class Hub:
                 await screen.flowing.wait()
                 if item is RESYNC:
                     screen.resync_pending = False  # from here on, changes come as patches
-                    seq, body = self._snapshot(screen.audience)
+                    seq, body = (self._snapshot(screen.audience) if screen.view is None
+                                 else self._snapshot(screen.audience, screen.view))
                     text = body.decode()
                     screen.sent_seq = seq
                 elif isinstance(item, Published):

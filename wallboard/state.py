@@ -44,6 +44,7 @@ from wallboard.patches import WIRE_FIELDS, Op, Patch, compact, del_op, fold_agen
 from wallboard.pbx.events import PHASES, CallEvent
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
 from wallboard.pbx.times import PbxTime
+from wallboard.groups import GroupDay
 from wallboard.stats import DayStats, Flow, WaitingCallers
 
 ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
@@ -51,6 +52,10 @@ TOMBSTONE_MS = 2 * 3600 * 1000
 MONITOR_SLACK_MS = 5000
 # /v1/call states that mean the media is flowing (the call was answered).
 ANSWERED_CHANNEL_STATES = {"CS_EXCHANGE_MEDIA", "CS_SOFT_EXECUTE", "ACTIVE", "ANSWERED"}
+# Top-level values the engine sets beside the PBX's (engine.py, groups.py, wall.py): each
+# team's and hotline's figures, the levels of the figures over a threshold, the wall's
+# messages, the alerts' deliveries (supervisors only) and the agents in wrap-up until when.
+BOARD_KEYS = ("teams", "hotlines", "levels", "wall", "alerts", "wrapup")
 # /v1/monitor/agent call_state -> agent state; anything else (empty) is idle.
 _POLL_STATES = {"RINGING": "ringing", "ONCALL": "oncall"}
 
@@ -91,6 +96,9 @@ class LiveState:
         self._begun: set[str] = set()
         self.waiting = WaitingCallers()
         self._stats_json = self.stats.to_json(self.waiting.figures())
+        self.day_groups = GroupDay(clock, sla_seconds, self._day_start)
+        self.board: dict[str, dict[str, Any]] = {key: {} for key in BOARD_KEYS}
+        self.wrapup_ms = 0  # display.wrapup_seconds: an agent whose call ended is in wrap-up this long
 
     # ---- reading -------------------------------------------------------------
 
@@ -106,6 +114,7 @@ class LiveState:
             "stats": self._stats_json,
             "sources": self.health.view(),
             "monitors": list(self.monitors.values()),
+            **self.board,
         }
 
     def last_heard(self) -> dict[str, int | None]:
@@ -128,6 +137,7 @@ class LiveState:
         if ev.state == "cdr":
             self._set_phase(ev.call_id, new_phase, ev.received)
             ended = self._end_flow(ev)
+            self.day_groups.add_event(ev)
             if self.stats.add_cdr_event(ev) or ended:
                 ops += ended + self._refresh_stats(ev.received) + self._refresh_agents_today()
             return ops
@@ -357,6 +367,8 @@ class LiveState:
 
     def apply_cdrs(self, records: Iterable[Any], started: int) -> list[Op]:
         ops = self._roll_day(started)
+        records = list(records)
+        self.day_groups.add_cdrs(records)
         if self.stats.add_cdrs(records):
             ops += self._refresh_stats(started) + self._refresh_agents_today()
         self._mark(ops, "cdr", started)
@@ -510,6 +522,7 @@ class LiveState:
             ops += self._end_monitors_by(ext, old["since"])
         if ops:
             self.agents[ext] = rec
+            ops += self._wrapup(ext, old, rec)
             was = old["call_id"] if old else None
             if was != rec["call_id"]:
                 if was is not None:
@@ -521,6 +534,28 @@ class LiveState:
                 if rec["call_id"] is not None:
                     self._on_call.setdefault(rec["call_id"], set()).add(ext)
         return ops
+
+    def put_board(self, key: str, value: dict[str, Any]) -> list[Op]:
+        """Replace one of BOARD_KEYS: the op that tells screens (a merge of what changed)."""
+        ops = object_op(key, self.board[key], value)
+        if ops:
+            self.board[key] = value
+        return ops
+
+    def _wrapup(self, ext: str, old: dict[str, Any] | None, rec: dict[str, Any]) -> list[Op]:
+        """An agent back to idle from a call is in wrap-up for wrapup_ms; anything else ends it."""
+        wrapup = self.board["wrapup"]
+        if self.wrapup_ms and old is not None and old["state"] == "oncall" and rec["state"] == "idle":
+            return self.put_board("wrapup", {**wrapup, ext: rec["since"] + self.wrapup_ms})
+        if ext in wrapup and rec["state"] != "idle":
+            return self.put_board("wrapup", {k: v for k, v in wrapup.items() if k != ext})
+        return []
+
+    def end_wrapups(self, now: int) -> list[Op]:
+        wrapup = self.board["wrapup"]
+        if all(until > now for until in wrapup.values()):
+            return []
+        return self.put_board("wrapup", {k: v for k, v in wrapup.items() if v > now})
 
     def _put_call(self, call: dict[str, Any]) -> list[Op]:
         old = self.calls.get(call["call_id"])
@@ -564,4 +599,5 @@ class LiveState:
         self.status = {"counts": {}, "total": 0, "since": start}
         ops.append(set_op("status", self.status))
         self.stats.new_day(now)
+        self.day_groups.new_day(now)
         return ops + self._refresh_agents_today()

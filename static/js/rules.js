@@ -7,7 +7,9 @@ export const KEY_FIELD = Object.freeze({ agents: 'ext', calls: 'call_id' });
 
 // The top-level values a `set` or `merge` op replaces: the snapshot's keys less
 // its identity (epoch, seq, now) and the two collections (state.py LiveState.snapshot).
-export const TOP_KEYS = Object.freeze(['status', 'stats', 'sources', 'monitors', 'domain']);
+// The last six are the board's own (state.py BOARD_KEYS): objects, `{}` when empty.
+export const BOARD_KEYS = Object.freeze(['teams', 'hotlines', 'levels', 'wall', 'alerts', 'wrapup']);
+export const TOP_KEYS = Object.freeze(['status', 'stats', 'sources', 'monitors', 'domain', ...BOARD_KEYS]);
 
 // The fields of an agent on `call`, as the call shows them (patches.py `follows`;
 // their names are patches.py FOLLOW_FIELDS).

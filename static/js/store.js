@@ -12,7 +12,7 @@
 //   ["del", "calls", key, t]                 ...and the call's agent is idle since t
 // Records are replaced, never changed in place, so the renderer can compare them.
 
-import { KEY_FIELD, TOP_KEYS, follows, IDLE, MONITOR_SLACK_MS } from './rules.js';
+import { KEY_FIELD, TOP_KEYS, BOARD_KEYS, follows, IDLE, MONITOR_SLACK_MS } from './rules.js';
 
 const SET_KEYS = new Set(TOP_KEYS);
 
@@ -27,6 +27,7 @@ export class Store {
     this.monitorByAgent = new Map(); // the agent listened to -> the monitor
     this.monitorByPhone = new Map(); // the supervisor's phone (ext) -> the monitor
     this.domain = '';
+    for (const key of BOARD_KEYS) this[key] = {};
     this.seq = -1;
     this.epoch = null;
     this.ready = false;
@@ -56,6 +57,7 @@ export class Store {
     this.stats = state.stats || null;
     this.sources = state.sources || {};
     this.domain = state.domain || '';
+    for (const key of BOARD_KEYS) this[key] = state[key] || {};
     this.setMonitors(state.monitors || []);
     this.seq = seq;
     this.epoch = state.epoch ?? null;
@@ -71,7 +73,9 @@ export class Store {
     if (!this.ready) return 'gap';
     if (msg.epoch != null && this.epoch != null && msg.epoch !== this.epoch) return 'gap';
     if (msg.seq <= this.seq) return 'old';
-    if (msg.seq !== this.seq + 1) return 'gap';
+    // A screen narrowed to a team or hotline gets only the patches that concern it:
+    // `after` is the seq of the one before (what came between changed nothing of its).
+    if (msg.seq !== this.seq + 1 && !(typeof msg.after === 'number' && msg.after <= this.seq)) return 'gap';
     for (const op of msg.ops || []) {
       if (!this.apply(op)) return 'gap';
     }

@@ -4,6 +4,7 @@
 // {"answer": "ok" | "old" | "gap", "state": {...}}. Used by tests/test_apply.py.
 import { createInterface } from 'node:readline';
 import { Store } from '../../static/js/store.js';
+import { BOARD_KEYS } from '../../static/js/rules.js';
 
 const stores = new Map();
 
@@ -17,6 +18,7 @@ function held(store) {
     sources: store.sources,
     monitors: store.monitors,
     domain: store.domain,
+    ...Object.fromEntries(BOARD_KEYS.map((key) => [key, store[key]])),
   };
 }
 

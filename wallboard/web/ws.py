@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 from wallboard.hub import Resume
 from wallboard.principal import Principal
 from wallboard.security import origin_allowed
+from wallboard.views import view_of
 from wallboard.web.context import parts, principal_of
 from wallboard.web.guards import client_ip
 
@@ -61,7 +62,8 @@ async def ws_endpoint(ws: WebSocket) -> None:
     try:
         await ws.accept()
         async with found.hub.subscribe(ws, kind=principal.role, audience=principal.audience,
-                                       session_id=principal.session_id, resume=await _resume(ws)) as screen:
+                                       session_id=principal.session_id, resume=await _resume(ws),
+                                       view=view_of(ws.query_params)) as screen:  # ?team= / ?hotline=
             await found.hub.serve(screen)
     finally:
         if key is not None:
