@@ -475,7 +475,7 @@ class LiveState:
             elif name in self.health.sources:
                 held = self.health[name]
                 held.ok, held.at, held.error = source["ok"], source["at"], source["error"]
-        self._day_start = saved["day_start"]
+        self._day_start = max(saved["day_start"], values["status"].get("since") or 0)  # a new day replayed
         self._phase = {k: (p, when) for k, (p, when) in saved["phase"].items()}
         self._agent_touched = dict(saved["agent_touched"])
         self._call_touched = dict(saved["call_touched"])
@@ -483,7 +483,7 @@ class LiveState:
             if before_agents.get(ext) != agent:
                 self._agent_touched[ext] = now_ms
         for call_id, call in self.calls.items():
-            self._set_phase(call_id, ANSWERED if call["state"] == "answered" else PHASES["ringing"], now_ms)
+            self._set_phase(call_id, PHASES["ringing"], now_ms)  # as a poll would: a later webhook still moves it
             if before_calls.get(call_id) != call:
                 self._call_touched[call_id] = now_ms
         for call_id in before_calls.keys() - self.calls.keys():

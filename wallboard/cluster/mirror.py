@@ -18,8 +18,6 @@ from wallboard.audience import Audience, screen_state
 from wallboard.bus import Published
 from wallboard.patches import WIRE_FIELDS, snapshot_message
 
-TOP = ("status", "stats", "sources", "monitors", "domain")
-
 
 class Mirror:
     def __init__(self) -> None:
@@ -35,8 +33,7 @@ class Mirror:
 
     def load(self, saved: dict[str, Any], patches: list[Published]) -> None:
         """The line from a snapshot's state (LiveState.export) and the patches after it."""
-        message = {"seq": saved["seq"], "fields": WIRE_FIELDS,
-                   "state": {"epoch": saved["epoch"], **{k: saved[k] for k in ("agents", "calls", *TOP)}}}
+        message = {"seq": saved["seq"], "fields": WIRE_FIELDS, "state": saved}
         copy = Replica.from_snapshot(message)
         epoch = saved["epoch"]
         for item in patches:
@@ -71,11 +68,9 @@ class Mirror:
             return {"epoch": "", "seq": 0, "now": now, "domain": "", "agents": [], "calls": [],
                     "status": {"counts": {}, "total": 0, "since": None}, "stats": None, "sources": {},
                     "monitors": []}
-        held = self._copy.state()
-        return {"epoch": self.epoch, "seq": self.seq, "now": now, "domain": held["domain"],
-                "agents": list(held["agents"].values()), "calls": list(held["calls"].values()),
-                "status": held["status"], "stats": held["stats"], "sources": held["sources"],
-                "monitors": held["monitors"]}
+        held = self._copy.state()  # every top-level value a screen holds (apply.TOP_KEYS)
+        return {"epoch": self.epoch, "seq": self.seq, "now": now, **held,
+                "agents": list(held["agents"].values()), "calls": list(held["calls"].values())}
 
     def snapshot(self, audience: Audience, now: int) -> dict[str, Any]:
         return screen_state(self.state(now), audience)
