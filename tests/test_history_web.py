@@ -107,6 +107,7 @@ async def test_the_curve_has_today_yesterday_and_last_week(client: httpx.AsyncCl
     assert [series[k]["day"] for k in ("today", "yesterday", "last_week")] == [DAY, "2026-12-02", "2026-11-26"]
     assert len(series["today"]["offered"]) == 96 and series["today"]["offered"][36:38] == [2, 2]
     assert sum(series["yesterday"]["offered"]) == 0
+    assert series["today"]["slots"] == 96  # a past day: every interval has begun
 
 
 async def test_the_page_shows_both_tables(client: httpx.AsyncClient) -> None:

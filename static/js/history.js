@@ -4,7 +4,7 @@
 // Not by colour alone: each series has its own dash and its name in the legend.
 
 const SVG = "http://www.w3.org/2000/svg";
-const W = 960, H = 260, PAD = { left: 40, right: 12, top: 12, bottom: 28 };
+const W = 960, H = 260, PAD = { left: 40, right: 24, top: 12, bottom: 28 };
 const SERIES = [
   { key: "last_week", label: "labelLastWeek", color: "#999999", dash: "2 4" },
   { key: "yesterday", label: "labelYesterday", color: "#E69F00", dash: "8 5" },
@@ -35,7 +35,8 @@ export function draw(figure, data) {
     svg.append(el("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, String(v)));
   }
   for (const s of SERIES) {
-    const points = data.series[s.key].offered.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    const series = data.series[s.key];  // today's intervals not begun yet are not drawn as zeros
+    const points = series.offered.slice(0, series.slots).map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     svg.append(el("polyline", { points, fill: "none", stroke: s.color, "stroke-width": s.key === "today" ? 3 : 2,
       "stroke-dasharray": s.dash, "data-series": s.key }));
   }

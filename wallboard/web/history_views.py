@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from wallboard.audience import mask_number
-from wallboard.history.buckets import KINDS, SLOT_MINUTES, Bucket
+from wallboard.history.buckets import KINDS, SLOT_MINUTES, SLOTS_PER_DAY, Bucket
 from wallboard.history.recorder import History
 from wallboard.history.store import Interval
 from wallboard.i18n import catalogue
@@ -172,12 +172,20 @@ async def curve_api(request: Request) -> Response:
         for name, back in (("today", 0), ("yesterday", 1), ("last_week", 7)):
             day = (query.first - timedelta(days=back)).isoformat()
             curve = await history.store.day_curve(tenant, day, query.kind, query.group)
-            series[name] = {"day": day, "offered": [b.offered for b in curve],
+            series[name] = {"day": day, "slots": _slots_so_far(request, day), "offered": [b.offered for b in curve],
                             "answered": [b.answered for b in curve],
                             "service_level": [b.figures()["service_level"] for b in curve]}
     except StorageUnavailable:
         return _unavailable(request)
     return JSONResponse({"ok": True, "slot_minutes": SLOT_MINUTES, "group": query.group_param, "series": series})
+
+
+def _slots_so_far(request: Request, day: str) -> int:
+    """How many of the day's intervals have begun: all of a past day, none of a future one."""
+    now = datetime.now(parts(request).engine.time.zone)
+    if day != now.date().isoformat():
+        return SLOTS_PER_DAY if day < now.date().isoformat() else 0
+    return (now.hour * 60 + now.minute) // SLOT_MINUTES + 1
 
 
 async def _export(request: Request) -> tuple[Query, str, list[dict[str, Any]]] | Response:
@@ -194,6 +202,8 @@ async def _export(request: Request) -> tuple[Query, str, list[dict[str, Any]]] |
         return error_response(400, "BAD_REQUEST", language(request))
     except StorageUnavailable:
         return _unavailable(request)
+    if principal.audience.masked:  # (supervisors see numbers whole: the rule, should a role be masked)
+        query = Query(query.first, query.last, query.kind, _shown(query.kind, query.group, True))
     return query, table, intervals if table == "intervals" else agents
 
 
