@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from wallboard import web
+from wallboard.alert_metrics import AlertCollector
 from wallboard.audit import AuditLog
 from wallboard.floor_metrics import FloorCollector
 from wallboard.history.recorder import History
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     site = Site(settings, metrics, make_templates(web_dir("templates")), audit, http)
     history = site.history = History(settings)  # opened on first use: a database that is down never stops the board
     metrics.registry.register(FloorCollector(site))
+    metrics.registry.register(AlertCollector(site))
     if settings.tenants:
         for tenant in settings.tenants:
             site.build(tenant)

@@ -24,7 +24,10 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.templating import Jinja2Templates
 
+from wallboard.alerts import Outbox
 from wallboard.audit import AuditLog
+from wallboard.board import Board
+from wallboard.board_store import BoardStore
 from wallboard.cluster.node import Cluster, TenantNode
 from wallboard.engine import Engine
 from wallboard.history.recorder import History, Recorder
@@ -64,6 +67,7 @@ class Parts:
     tenant: str = DEFAULT
     base: str = ""  # the URL prefix of its pages: "" alone, "/t/{id}" with [[tenants]]
     cluster: TenantNode | None = None  # with cluster.redis_url: its line in Redis, and its lease
+    board: Board | None = None  # levels set by supervisors, the wall's messages, alerts (board.py)
     history: Recorder | None = None  # its intraday history (history/recorder.py)
 
 
@@ -85,6 +89,7 @@ class Site:
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # tenant -> its hub's delivery
     _running: bool = False
     cluster: Cluster | None = None  # with cluster.redis_url: one of several processes
+    board_store: BoardStore | None = None  # the boards' levels and wall messages, every tenant's
     history: History | None = None  # the storage database's history tables, shared
 
     def __post_init__(self) -> None:
@@ -123,13 +128,24 @@ class Site:
                       keeper=keeper, tenant=tenant_id, base=base, cluster=shared)
         if self.history is not None:
             parts = replace(parts, history=self.history.recorder(tenant_id, settings, engine))
+        parts = replace(parts, board=self._board(parts))
         self.tenants[tenant_id] = parts
         self.names[tenant_id] = tenant.name if tenant is not None else DEFAULT
         return parts
 
+    def _board(self, parts: Parts) -> Board:
+        if self.board_store is None:
+            self.board_store = BoardStore(self.settings.storage.path)
+        settings = parts.settings
+        outbox = Outbox(settings.alerts, self.http, tenant=parts.tenant, lang=settings.display.language,
+                        board_url=settings.server.public_url.rstrip("/") + parts.base + "/")
+        return Board(parts.engine, self.board_store, outbox, parts.tenant)
+
     # -- running ----------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.board_store is not None:
+            await self.board_store.open()
         if self.cluster is not None:
             await self.cluster.start()
         self.scheduler.start()
@@ -146,6 +162,8 @@ class Site:
             await self._stop_tenant(tenant_id, close=False)
         self.scheduler.shutdown(wait=False)
         self._running = False
+        if self.board_store is not None:
+            await self.board_store.close()
         if self.cluster is not None:
             await self.cluster.stop()
 
@@ -195,6 +213,8 @@ class Site:
         if parts.history is not None:
             parts.history.start(self.scheduler, prefix)
         parts.engine.start(self.scheduler, self.phase(parts.tenant), lead=parts.cluster is None)
+        if parts.board is not None:
+            parts.board.start()
         every = ((_ping, PING_EVERY_S, "ping"), (_sweep, SWEEP_EVERY_S, "sweep"))
         for job, seconds, name in every:
             self.scheduler.add_job(job, "interval", args=[parts], seconds=seconds, id=prefix + name,
@@ -211,6 +231,8 @@ class Site:
                     job.remove()
         await parts.engine.stop()
         await parts.keeper.stop()
+        if parts.board is not None:
+            await parts.board.stop()
         if parts.history is not None:
             await parts.history.stop()  # the last counts
         if close:

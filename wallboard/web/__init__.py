@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from wallboard.paths import web_dir
-from wallboard.web import actions, api, audit_views, history_views, hooks, login, pages, provider, ws
+from wallboard.web import actions, api, audit_views, board_api, history_views, hooks, login, pages, provider, ws
 
 
 def routes() -> list[BaseRoute]:
@@ -21,6 +21,10 @@ def routes() -> list[BaseRoute]:
         Route("/api/calls/{call_id}/{action}", actions.call_action, methods=["POST"]),
         Route("/api/click2call", actions.click2call, methods=["POST"]),
         Route("/api/audit", audit_views.audit_api, methods=["GET"]),
+        Route("/api/thresholds", board_api.thresholds, methods=["GET"]),
+        Route("/api/thresholds", board_api.set_threshold, methods=["POST"]),
+        Route("/api/wall", board_api.post_message, methods=["POST"]),
+        Route("/api/wall/{message_id}/remove", board_api.remove_message, methods=["POST"]),
         Route("/audit", audit_views.audit_page, methods=["GET"]),
         Route("/history", history_views.history_page, methods=["GET"]),
         Route("/api/history/curve", history_views.curve_api, methods=["GET"]),
