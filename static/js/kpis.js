@@ -4,6 +4,7 @@
 
 import { t, fmtInt, fmtDuration } from './i18n.js';
 import { setAttr } from './dom.js';
+import { viewValues } from './groups.js';
 
 // The KPI and the PBX's word for it in today's call status report.
 const STATUS_KPIS = {
@@ -21,15 +22,18 @@ export class Kpis {
       this.items.set(k.dataset.kpi, { el: k, tile: k.closest('[data-kpi-tile]'), text: null });
     }
     this.warnedWait = false;
+    this.view = opts.view || null; // ?team= / ?hotline=: the main figures are that group's
   }
 
   values(now) {
     const s = this.store;
-    const v = { agents_online: 0, agents_idle: 0, agents_ringing: 0, agents_oncall: 0 };
+    const v = { agents_online: 0, agents_idle: 0, agents_wrapup: 0, agents_ringing: 0, agents_oncall: 0 };
+    const wrapup = s.wrapup || {};
     for (const a of s.agents.values()) {
       if (a.state === 'offline') continue;
       v.agents_online += 1;
-      const k = `agents_${a.state}`;
+      // After a call, idle but in wrap-up (display.wrapup_seconds): counted apart.
+      const k = a.state === 'idle' && wrapup[a.ext] > now ? 'agents_wrapup' : `agents_${a.state}`;
       if (k in v) v[k] += 1;
     }
     v.active_calls = s.calls.size;
@@ -43,6 +47,8 @@ export class Kpis {
     const counts = (s.status && s.status.counts) || null;
     for (const [k, pbx] of Object.entries(STATUS_KPIS)) v[k] = counts ? counts[pbx] ?? 0 : null;
     v.total = s.status ? s.status.total ?? null : null;
+    const own = viewValues(s, this.view, now);
+    if (own) Object.assign(v, own);
     return v;
   }
 

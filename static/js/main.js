@@ -8,6 +8,7 @@ import { LiveSocket } from './socket.js';
 import { setupActions, Toast } from './actions.js';
 import { setupKiosk } from './kiosk.js';
 import { setupSound, alertSound } from './sound.js';
+import { setupBoardView } from './boardview.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
 setupI18n(boot);
@@ -18,6 +19,9 @@ const remember = (key, fallback) => localStorage.getItem(key) || fallback;
 setupTheme(kiosk, root.querySelector('[data-theme-toggle]'));
 
 const store = new Store();
+const toast = new Toast(root.querySelector('[data-toast]'));
+// Teams and hotlines, levels, the wall (issue 16): drawn after the rest of each frame.
+const boardView = setupBoardView(root, store, boot, toast);
 const renderer = new Renderer(root, store, {
   thresholds: boot.thresholds,
   staleAfter: boot.stale_after,
@@ -26,6 +30,8 @@ const renderer = new Renderer(root, store, {
   sort: kiosk ? 'ext' : remember('wb.sort', 'state'),
   filterState: kiosk ? 'all' : remember('wb.filter', 'all'),
   onWarn: boot.actions ? alertSound : null,
+  extras: boardView,
+  view: boot.view || null,
   // The TV never scrolls and steps its density by measuring the whole grid (kiosk.js).
   windowed: !kiosk,
 });
@@ -84,7 +90,7 @@ if (kiosk) {
 } else {
   setupControls();
   setupSound(root.querySelector('[data-sound-toggle]'));
-  if (boot.actions) setupActions(boot, root, new Toast(root.querySelector('[data-toast]')));
+  if (boot.actions) setupActions(boot, root, toast);
 }
 
 function setupControls() {

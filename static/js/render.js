@@ -111,6 +111,7 @@ export class Renderer {
     if (this.timers.move(now)) this.schedule();
     this.freshness.render(now);
     this.kpis.render(now);
+    if (this.opts.extras) this.opts.extras.render(now, ticked);
     if (this.opts.onFrame) this.opts.onFrame(performance.now() - started, ticked);
   }
 

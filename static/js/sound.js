@@ -36,6 +36,24 @@ function audio() {
   return ctx;
 }
 
+// A TV configured to sound (display.kiosk_sound): on at once, but a browser plays a
+// sound only after the page was interacted with, unless it allows autoplay (Chromium:
+// --autoplay-policy=no-user-gesture-required, as kiosk launchers set). While it refuses,
+// the TV says so ([data-sound-blocked]) and the first touch or key unlocks it.
+export function kioskSound(root) {
+  enabled = true;
+  const note = root.querySelector('[data-sound-blocked]');
+  const unlock = () => {
+    const ac = audio();
+    if (ac && ac.state === 'running' && note) note.hidden = true;
+  };
+  for (const type of ['pointerdown', 'keydown']) document.addEventListener(type, unlock, { passive: true });
+  return () => {
+    alertSound();
+    if (note) note.hidden = !ctx || ctx.state === 'running';
+  };
+}
+
 export function alertSound() {
   const now = Date.now();
   if (!enabled || now - last < MIN_GAP_MS) return;

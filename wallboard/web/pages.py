@@ -24,6 +24,7 @@ from wallboard.hub import PING_EVERY_S
 from wallboard.i18n import COOKIE, LANGS, LOCALES, catalogue, pick_language
 from wallboard.principal import Principal
 from wallboard.settings import Settings
+from wallboard.views import view_of
 from wallboard.web.context import PARTS_KEY, parts, principal_of, settings_of, site
 from wallboard.web.guards import login_redirect
 
@@ -144,6 +145,7 @@ def _board(request: Request, layout: str, token: str | None) -> Response:
     suffix = f"?token={quote(token, safe='')}" if token and principal.role == "kiosk" else ""
     ws_path = found.base + "/ws" + suffix
     boot = _boot(settings, principal, lang, layout, ws_path, found.base + "/api/state" + suffix, found.base)
+    ws_path = narrow_boot(request, settings, boot)
     return render(request, "board.html", {
         "layout": layout, "ws_path": ws_path, "boot": boot, "actions": boot["actions"],
     })
@@ -156,3 +158,16 @@ async def board(request: Request) -> Response:
 
 async def kiosk(request: Request) -> Response:
     return _board(request, "kiosk", request.query_params.get("token"))
+
+
+def narrow_boot(request: Request, settings: Settings, boot: dict[str, Any]) -> str:
+    """Issue 16's part of the boot: the screen's team or hotline (?team= / ?hotline=, passed
+    on to its socket), whether teams are configured, whether a TV sounds; the socket's path."""
+    view = view_of(request.query_params)
+    if view is not None:
+        joiner = "&" if "?" in boot["ws_path"] else "?"
+        boot["ws_path"] += f"{joiner}{view.kind}={quote(view.name, safe='')}"
+    boot["view"] = {"kind": view.kind, "name": view.name} if view is not None else None
+    boot["teams_configured"] = bool(settings.teams)
+    boot["kiosk_sound"] = settings.display.kiosk_sound
+    return str(boot["ws_path"])
