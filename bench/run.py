@@ -208,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
                   + (f", ingest {f.ingest_per_s:.0f} POST/s, accepted {f.accepted}/{f.events}"
                      if "ingest" in f.label else "")
                   + (f", errors {f.errors[:2]}" if f.errors else ""))
+    if not args.no_extras:
+        from bench.teams import report, team_phase
+
+        # Issue 16: a TV narrowed to one team is sent only that team's changes.
+        print(f"\nOne team's screen vs the whole board, same run (200 agents in 10 teams of 20, 20 screens "
+              f"of each kind, {plan.rate:.0f} events/s over all agents, {plan.seconds:.0f} s):")
+        print("\n".join(report(team_phase(rate=plan.rate, seconds=plan.seconds))), flush=True)
     if not args.no_browser:
         from bench.browser import measure, static_server
 

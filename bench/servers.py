@@ -69,7 +69,9 @@ def _wait(proc: subprocess.Popen[bytes], check: str, log: Path, timeout: float =
 
 
 @contextmanager
-def servers(agents: int) -> Iterator[Servers]:
+def servers(agents: int, config: Path | None = None) -> Iterator[Servers]:
+    """The synthetic PBX with `agents` and the wallboard against it (`config`: another
+    config file, e.g. with [[teams]], for bench/teams.py)."""
     tmp = Path(tempfile.mkdtemp(prefix="wallboard-bench-"))
     pbx_port, port = free_port(), free_port()
     pbx = _spawn(["bench.pbx", "--port", str(pbx_port), "--agents", str(agents)], {}, tmp / "pbx.log")
@@ -77,7 +79,7 @@ def servers(agents: int) -> Iterator[Servers]:
     try:
         _wait(pbx, f"http://127.0.0.1:{pbx_port}/_sim/stats", tmp / "pbx.log")
         env = {
-            "WALLBOARD_CONFIG": str(ROOT / "config.toml"),
+            "WALLBOARD_CONFIG": str(config or ROOT / "config.toml"),
             "WALLBOARD_SERVER_PORT": str(port),
             "WALLBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "WALLBOARD_PBX_BASE_URL": f"http://127.0.0.1:{pbx_port}",

@@ -38,3 +38,13 @@ def test_push_and_poll_phases_measure_every_event_on_every_screen() -> None:
     assert poll.bytes_per_screen > push.bytes_per_screen  # the whole state, again and again
     assert "push /ws" in line(push)
     assert any("poll 1 s" in row for row in ratios([push, poll]))
+
+
+def test_a_one_team_screen_is_sent_fewer_bytes_and_wakes_less_than_the_whole_board() -> None:
+    from bench.teams import report, team_phase
+
+    figures = team_phase(agents=40, teams=4, screens=2, rate=20, seconds=2)
+    whole, team = figures["whole board"], figures["one team (T1)"]
+    assert 0 < team["bytes_per_s"] < whole["bytes_per_s"] / 2
+    assert team["wakeups_per_s"] < whole["wakeups_per_s"]
+    assert any("one team / whole board" in row for row in report(figures))
