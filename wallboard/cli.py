@@ -243,9 +243,6 @@ def check(config_path: str | None) -> None:
     sys.exit(0 if ok else 1)
 
 
-if __name__ == "__main__":
-    main()
-
 
 @main.group()
 def tenants() -> None:
@@ -431,3 +428,7 @@ def backfill(config_path: str | None, days: int, tenant_id: str) -> None:
 
 def _backfilled(scope: str, day: str, calls: int, hours: int) -> None:
     click.echo(f"{scope}: {day} read ({hours} hours, {calls} inbound calls)")
+
+
+if __name__ == "__main__":  # after every command: `python -m wallboard.cli tenants|backfill` too
+    main()

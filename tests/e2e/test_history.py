@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sqlite3
+import stat
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -19,7 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import SCREENSHOTS
-from tests.servers import Server, sim_server, wait_until, wallboard_server
+from tests.servers import ROOT, Server, sim_server, wait_until, wallboard_env, wallboard_server
 from wallboard.pbx.times import PbxTime
 
 CLOCK = PbxTime("Asia/Ho_Chi_Minh")
@@ -113,3 +117,21 @@ def test_the_history_page_and_the_boards_curve(sim: Server, tmp: Path, browser: 
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=str(SCREENSHOTS / "intraday.png"))
         context.close()
+
+
+def test_backfill_command_reads_past_days_once(sim: Server, tmp: Path) -> None:
+    """`wallboard backfill` as a user runs it; the simulator keeps today only, so the past
+    days are read empty, and a second run finds them read (tests/test_history.py reads a
+    past day full of calls through the same code)."""
+    env = {**os.environ, **wallboard_env(tmp, sim.url, 0), "WALLBOARD_STORAGE_PATH": str(tmp / "backfill.db")}
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-m", "wallboard.cli", "backfill", "--days", "2"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = run()
+    assert "default: 2 days read, 0 read before" in first and " read (24 hours, 0 inbound calls)" in first
+    assert "default: 0 days read, 2 read before" in run()
+    assert stat.S_IMODE((tmp / "backfill.db").stat().st_mode) == 0o600
