@@ -232,3 +232,52 @@ async def test_the_board_keeps_running_while_the_database_is_unreachable(tmp_pat
     with pytest.raises(StorageUnavailable):
         await history.store.migrate()
     await history.close()
+
+
+@pytest.fixture(scope="module")
+def pg() -> Any:
+    from tests.services import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    settings = settings_for(tmp_path)
+    if request.param == "postgresql":
+        server = request.getfixturevalue("pg")
+        server.psql("DROP TABLE IF EXISTS history_intervals, history_samples, history_backfill, storage_migrations")
+        settings = settings.with_values(storage={"database_url": server.url})
+    return settings
+
+
+async def test_agents_are_sampled_each_minute_per_floor_and_team(storage_settings: Settings) -> None:
+    from tests.factories import agent
+
+    app = create_app(storage_settings.with_values(storage={"history_days": 30}))
+    parts = parts_of(app)
+    recorder = parts.history
+    assert recorder is not None
+    recorder.intervals.set_teams({"Sales": frozenset({"1001", "1002"})})
+    now = CLOCK.parse("2026-12-03 10:07:30")
+    assert now is not None
+    parts.engine.live.apply_agents([agent("1001", "oncall", "x"), agent("1002"), agent("1003")], now)
+    assert await recorder.sample(now) is False  # not before the day's first read
+    recorder.add_cdrs([], True)
+    assert await recorder.sample(now)
+    store = recorder.history.store
+    assert await store.samples("default", "2026-12-03", "all", "") == [(607, 3, 1)]
+    assert await store.samples("default", "2026-12-03", "team", "Sales") == [(607, 2, 1)]
+    # Retention: days before history_days ago go, samples and intervals alike.
+    old = CLOCK.parse("2026-10-01 09:00:00")
+    assert old is not None
+    recorder.add_event(CallEvent(state="cdr", call_id="old-1", direction="inbound", hotline="19001",
+                                 status="ANSWERED", extension="1001", time_started=old, time_answered=old + 3000,
+                                 time_ended=old + 60_000))
+    await recorder.write()
+    assert await store.stored_days("default") == ["2026-10-01"]
+    assert await recorder.history.purge(date(2026, 12, 4)) == 4  # all, hotline, team, agent
+    assert await store.stored_days("default") == []
+    assert await store.samples("default", "2026-12-03", "all", "") == [(607, 3, 1)]  # within 30 days
+    await recorder.history.close()

@@ -105,6 +105,7 @@ class Recorder:
         self.engine = engine
         self.intervals = Intervals(engine.time, settings.display.sla_seconds, configured_teams(settings))
         self.synced = False  # a read of the whole day has come: writing cannot lose counts
+        self._today: date | None = None
         engine.poller.cdr_listeners.append(self.add_cdrs)
         engine.cdr_listeners.append(self.add_event)
 
@@ -140,8 +141,10 @@ class Recorder:
             self.history.unavailable(e)
             return 0
         self.history.recovered()
-        yesterday = (datetime.now(self.engine.time.zone).date() - timedelta(days=1)).isoformat()
-        self.intervals.forget_before(yesterday)  # a call may end after midnight: yesterday stays
+        today = datetime.now(self.engine.time.zone).date()
+        if today != self._today:  # once a day, not a pass over the flows every write
+            self._today = today
+            self.intervals.forget_before((today - timedelta(days=1)).isoformat())  # a call may end after midnight
         return len(items)
 
     def counts(self) -> list[tuple[str, str, int, int]]:
