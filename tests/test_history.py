@@ -14,10 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wallboard.app import create_app, parts_of
 from wallboard.history.backfill import backfill
-from wallboard.history.buckets import SLOT_MINUTES, Bucket, Intervals
+from wallboard.history.buckets import SLOT_MINUTES, Bucket, Intervals, Times
 from wallboard.history.recorder import History
 from wallboard.history.store import HistoryStore
 from wallboard.pbx.client import PbxClient
@@ -281,3 +283,19 @@ async def test_agents_are_sampled_each_minute_per_floor_and_team(storage_setting
     assert await store.stored_days("default") == []
     assert await store.samples("default", "2026-12-03", "all", "") == [(607, 3, 1)]  # within 30 days
     await recorder.history.close()
+
+
+@given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31)),
+       st.sampled_from(["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/St_Johns", "Australia/Lord_Howe"]))
+def test_the_fast_times_equal_pbx_time(moment: datetime, zone: str) -> None:
+    clock = PbxTime(zone)
+    times = Times(clock)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    assert times.parse(text) == clock.parse(text)
+    assert times.parse(text) == clock.parse(text)  # from the cache
+    at = clock.parse(text)
+    assert at is not None
+    local = datetime.fromtimestamp(at / 1000, clock.zone)
+    assert times.slot_of(at) == (local.date().isoformat(), (local.hour * 60 + local.minute) // SLOT_MINUTES)
+    for odd in ("2026-12-03 09:61:00", "2026-12-03 09:00:60", "2026-12-3 9:00:00", "", "2026-12-03 24:00:00"):
+        assert times.parse(odd) == clock.parse(odd)

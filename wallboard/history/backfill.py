@@ -55,7 +55,7 @@ async def backfill(pbx: PbxClient, store: HistoryStore, *, tenant: str, clock: P
             assert first is not None and last is not None
             intervals = Intervals(clock, sla_seconds, teams)
             async for record in pbx.iter_cdrs(start_date=start, end_date=end):
-                call = call_of_cdr(clock, record)
+                call = call_of_cdr(intervals.times, record)
                 if call is not None and first <= call.started < last:  # `end_date` may be inclusive
                     records += intervals.add(record.id, call)
             done.hours_read += 1

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from wallboard.history.buckets import COUNT_FIELDS, SLOTS_PER_DAY, Bucket, Key
 from wallboard.storage import Database, Migration, Schema, create_tables
 
 METADATA = MetaData()
+WRITE_CHUNK = 500
 
 
 def _tenant() -> Column[str]:
@@ -82,11 +84,16 @@ class HistoryStore:
         return await self.db.migrate(SCHEMA)
 
     async def write(self, tenant: str, items: Sequence[tuple[Key, Bucket]]) -> None:
+        """Upserts in chunks, the loop free between them: SQLAlchemy builds the statements on
+        the event loop's thread, and a whole day after a restart is thousands of rows."""
         now = _now()
-        rows = [{"tenant": tenant, "day": day, "kind": kind, "grp": group, "slot": slot,
-                 **bucket.values(), "updated_at": now} for (day, kind, group, slot), bucket in items]
-        async with self.db.begin() as conn:
-            await self.db.upsert(conn, intervals, rows, ["tenant", "day", "kind", "grp", "slot"])
+        for start in range(0, len(items), WRITE_CHUNK):
+            rows = [{"tenant": tenant, "day": day, "kind": kind, "grp": group, "slot": slot,
+                     **bucket.values(), "updated_at": now}
+                    for (day, kind, group, slot), bucket in items[start:start + WRITE_CHUNK]]
+            async with self.db.begin() as conn:
+                await self.db.upsert(conn, intervals, rows, ["tenant", "day", "kind", "grp", "slot"])
+            await asyncio.sleep(0)
 
     async def write_samples(self, tenant: str, day: str, minute: int,
                             counts: Iterable[tuple[str, str, int, int]]) -> None:
