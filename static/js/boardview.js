@@ -21,7 +21,7 @@ export function setupBoardView(root, store, boot, toast) {
   if (kiosk && boot.kiosk_sound) onAlarm = kioskSound(root);
   else if (!kiosk && boot.actions) onAlarm = alertSound;
   const levels = new Levels(root, store, { scope: view ? `${view.kind}:${view.name}` : '', onAlarm });
-  const groups = new Groups(root, store, { kiosk, openByDefault: Boolean(boot.teams_configured) || kiosk,
+  const groups = new Groups(root, store, { kiosk, openByDefault: Boolean(boot.teams_configured),
     base: boot.base || '' });
   const tools = boot.actions ? new BoardTools(root, store, boot, toast) : null;
   const wall = new Wall(root, store, { supervisor: Boolean(boot.actions), onRemove: tools ? (id) => tools.remove(id) : null });
