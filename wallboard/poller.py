@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,12 @@ CDR_READ_CAP = 20_000  # one incremental read never takes more than this many re
 FIRST_READ_SPREAD_S = 10.0  # tenants' first reads spread over at most this (or the interval)
 # (source, seconds, error code or None): told of every read, for the metrics.
 PollObserver = Callable[[str, float, str | None], None]
+
+
+# The schedulers that already log skipped reads: one listener each, however many pollers
+# (tenants) share it. APScheduler calls every listener on every job event, so a listener
+# per tenant made each of the thousands of job runs a second cost one call per tenant.
+_LOGGING_SKIPS: weakref.WeakSet[AsyncIOScheduler] = weakref.WeakSet()
 
 
 def now_ms() -> int:
@@ -81,7 +88,9 @@ class Poller:
             scheduler.add_job(self._stoppable(name, job), "interval", seconds=interval, id=prefix + name,
                               max_instances=1, coalesce=True,
                               next_run_time=_soon(phase * min(interval, FIRST_READ_SPREAD_S)))
-        scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+        if scheduler not in _LOGGING_SKIPS:
+            scheduler.add_listener(_skipped, EVENT_JOB_MAX_INSTANCES)
+            _LOGGING_SKIPS.add(scheduler)
 
     def _stoppable(self, name: str, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """A read cut short by `stop` is a normal stop, not an error."""
@@ -112,11 +121,6 @@ class Poller:
             task.cancel()
         if self._reading:
             await asyncio.wait(self._reading, timeout=5)
-
-    def _skipped(self, event: JobSubmissionEvent) -> None:
-        source = event.job_id.removeprefix(self._prefix)
-        if event.job_id.startswith(self._prefix) and source in self.health.sources:
-            log.warning("poll %s skipped: the previous read is still running", event.job_id)
 
     async def run_all_once(self) -> None:
         await asyncio.gather(self.poll_agents(), self.poll_calls(), self.poll_status(),
@@ -210,6 +214,12 @@ class Poller:
 
     def max_ages(self) -> dict[str, float]:
         return {s: self.settings.stale_after(h.interval) for s, h in self.health.sources.items()}
+
+
+def _skipped(event: JobSubmissionEvent) -> None:
+    """A read not started because the last of its source (`source` or `tenant:source`) runs still."""
+    if event.job_id.rpartition(":")[2] in SOURCES:
+        log.warning("poll %s skipped: the previous read is still running", event.job_id)
 
 
 def _soon(after: float = 0.0) -> Any:
