@@ -12,8 +12,9 @@ import asyncio
 import hmac
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -32,6 +33,7 @@ from wallboard.pbx.models import (
     Click2CallResult,
     EventHook,
     Extension,
+    OnSkip,
     StatusReport,
     Tenant,
     Token,
@@ -54,6 +56,7 @@ from wallboard.pbx.models import (
 from wallboard.pbx.times import check_report_range
 
 log = logging.getLogger(__name__)
+_Row = TypeVar("_Row")
 
 Action = Literal["listen", "whisper", "barge", "transfer"]
 ACTIONS: frozenset[str] = frozenset(("listen", "whisper", "barge", "transfer"))
@@ -77,6 +80,17 @@ _PLAIN_WORDS = {
 
 
 BIG_BODY = 64 * 1024  # bytes of JSON worth decoding in a thread (~0.5 ms of work)
+# Rows worth checking in a thread: fewer take less than the hop to a thread costs (a few
+# tens of microseconds of CPU and a GIL hand-over), which with hundreds of tenants polled
+# every 2 s was a good part of a core.
+THREAD_ROWS = 200
+# Requests on one HTTP client at once, whatever the number of tenants sharing it: the size
+# of the app's pool (app.py). The others wait their turn here, in order, instead of in
+# httpcore's pool, whose queue costs each request a pass over every request queued: with
+# hundreds of tenants starting at once that was most of a core, and the waits then timed
+# out, were retried and queued again.
+IN_FLIGHT = 20
+_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 class PbxClient:
     def __init__(
@@ -93,6 +107,7 @@ class PbxClient:
         self.timeout = timeout
         self._api_key = api_key
         self._http = http
+        self._gate = _GATES.setdefault(http, asyncio.Semaphore(IN_FLIGHT))
         self._secret_token = secret_token
         self._clock = clock
         # Requests sent, per route template ("/v1/call/{call_id}/listen"), for metrics.
@@ -170,15 +185,15 @@ class PbxClient:
 
     # Thousands of rows take tens of milliseconds to check and type; off the event loop
     # that is time the webhooks and screens are not kept waiting (the thread yields the
-    # GIL every few ms).
+    # GIL every few ms). A small call center's answer is checked at once.
 
     async def monitor_agents(self) -> list[AgentRecord]:
         route = "/v1/monitor/agent"
-        return await asyncio.to_thread(parse_agents, await self._request("GET", route), self._skipper(route))
+        return await _checked(parse_agents, await self._request("GET", route), self._skipper(route))
 
     async def list_calls(self) -> list[CallRecord]:
         route = "/v1/call"
-        return await asyncio.to_thread(parse_calls, await self._request("GET", route), self._skipper(route))
+        return await _checked(parse_calls, await self._request("GET", route), self._skipper(route))
 
     async def call_status(self, start: str, end: str) -> StatusReport:
         """Counts per status between two PBX-local times (start < end, at most 24 h)."""
@@ -370,7 +385,7 @@ class PbxClient:
         try:
             # httpx times each read separately, so a PBX dripping bytes could hold a
             # request forever; the outer deadline bounds the whole exchange.
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout(seconds), self._gate:
                 return await self._http.request(
                     method,
                     self.base_url + path,
@@ -454,3 +469,12 @@ def _params(values: Mapping[str, object]) -> dict[str, str]:
             continue
         params[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return params
+
+
+async def _checked(parse: Callable[[object, OnSkip | None], list[_Row]], body: object,
+                   on_skip: OnSkip | None) -> list[_Row]:
+    """`parse(body)`, in a thread when the answer is big enough to hold the loop up."""
+    rows = body.get("data") if isinstance(body, dict) else None
+    if isinstance(rows, list) and len(rows) < THREAD_ROWS:
+        return parse(body, on_skip)
+    return await asyncio.to_thread(parse, body, on_skip)
