@@ -164,15 +164,19 @@ class Engine:
         """The snapshot message, encoded once per seq, audience (and view: a team's or a
         hotline's screens, views.py) and second however many screens ask."""
         if view is not None:
-            self.flush()
-            key_ = (self.live.seq, audience, now_ms() // 1000, view)
+            # The team's members as its screens are told them (`teams`): the same on a node
+            # that does not lead, whose own watch never runs.
+            state = self.snapshot(audience)
+            seq = state["seq"]
+            key_ = (seq, audience, now_ms() // 1000, view)
             body = self._view_snapshots.get(key_)
             if body is None:
                 if len(self._view_snapshots) > 64:
                     self._view_snapshots.clear()
-                state = narrow_state(self.snapshot(audience), view, self.watch.members)
-                body = self._view_snapshots[key_] = orjson.dumps(snapshot_message(self.live.seq, state))
-            return self.live.seq, body
+                members = {name: frozenset(team.get("extensions", ())) for name, team in state["teams"].items()}
+                body = orjson.dumps(snapshot_message(seq, narrow_state(state, view, members)))
+                self._view_snapshots[key_] = body
+            return seq, body
         if self.shared is not None:
             return self.shared.snapshot_bytes(audience)
         self.flush()
