@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: demo test lint lock bench bench-quick clean
+.PHONY: demo test lint lock bench bench-quick bench-tenants clean
 
 # constraints.txt is the lock: every package pinned, so a fresh install is the one tested.
 $(STAMP): pyproject.toml constraints.txt
@@ -30,6 +30,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+# The tenants phase alone (also the last phase of `make bench`): 500 tenants on one process.
+bench-tenants: $(STAMP)
+	$(BIN)/python -m bench.tenants
 
 # A new lock: the newest releases pyproject.toml admits, installed into a throwaway venv.
 lock:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench import micro
+from bench import micro, tenants
 from bench.phases import Figures, run_phase
 from bench.servers import servers
 
@@ -177,7 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-extras", action="store_true", help="skip ingest/memory/stalled")
     parser.add_argument("--no-browser", action="store_true", help="skip the headless Chromium step")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--no-tenants", action="store_true", help="skip the tenants phase (bench/tenants.py)")
+    parser.add_argument("--tenants-only", action="store_true", help="only the tenants phase")
     args = parser.parse_args(argv)
+    if args.tenants_only:
+        tenants.run(tenants.QUICK if args.quick else tenants.FULL)
+        return 0
     plan = QUICK if args.quick else FULL
     if args.agents:
         plan = Plan(**{**plan.__dict__, "agents": tuple(args.agents)})
@@ -225,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as out:
             json.dump({"merge": merge, "rows": [_dump(f) for f in rows],
                        "extras": [_dump(f) for f in extras]}, out, indent=1)
+    if not args.no_tenants:
+        print()
+        tenants.run(tenants.QUICK if args.quick else tenants.FULL)
     print(f"\ndone in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bench import micro
+from bench import micro, tenants
 from bench.phases import run_phase
 from bench.run import line, ratios
 from bench.servers import servers
@@ -48,3 +48,15 @@ def test_a_one_team_screen_is_sent_fewer_bytes_and_wakes_less_than_the_whole_boa
     assert 0 < team["bytes_per_s"] < whole["bytes_per_s"] / 2
     assert team["wakeups_per_s"] < whole["wakeups_per_s"]
     assert any("one team / whole board" in row for row in report(figures))
+
+
+def test_the_tenants_phase_reads_every_tenant_and_no_screen_sees_another_tenant() -> None:
+    plan = tenants.Plan(tenants=3, agents=5, screens=6, rate=1.0, idle_seconds=2.0, seconds=2.0, settle=1.0,
+                        baseline=False, ready_timeout=30.0)
+    out = tenants.run(plan)
+    (idle,), (load,) = out["idle"], out["load"]
+    assert idle["ready"] == 3 and set(idle["requests"]) == {"t1", "t2", "t3"}
+    assert load["errors"] == [] and load["calls"] == 3 and load["accepted"] == 3
+    assert load["foreign"] == 0  # a screen of t1 never shows a call of t2
+    assert load["seen"] == 1.0 and not math.isnan(load["p50"])  # each of 2 screens per tenant saw its call
+    assert out["provider_refresh_ms"] > 0
