@@ -393,8 +393,10 @@ def backfill(config_path: str | None, days: int, tenant_id: str) -> None:
     from wallboard.pbx.times import PbxTime
     from wallboard.storage import Database, StorageUnavailable
     from wallboard.tenancy import DEFAULT
+    from wallboard.tenant_store import TenantStore, with_stored
 
-    settings = _settings(config_path)
+    configured = _settings(config_path)
+    settings = with_stored(configured, TenantStore(configured.storage.path))  # and the tenants added since
     scopes = [(DEFAULT, settings)] if not settings.tenants else [
         (t.id, settings.for_tenant(t)) for t in settings.tenants if not tenant_id or t.id == tenant_id]
     if (tenant_id and not settings.tenants and tenant_id != DEFAULT) or not scopes:

@@ -34,8 +34,8 @@ PURGE_EVERY_S = 3600.0
 
 
 def configured_teams(settings: Settings) -> dict[str, frozenset[str]]:
-    """`[[teams]]` (issue 16) as name -> extensions; empty when none are configured."""
-    return {team.name: frozenset(team.extensions) for team in getattr(settings, "teams", ())}
+    """`[[teams]]` as name -> extensions; empty when none are configured."""
+    return {team.name: frozenset(team.extensions) for team in settings.teams}
 
 
 class History:
