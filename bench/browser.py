@@ -36,7 +36,7 @@ TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"
 
 def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate: int = 50,
             seconds: int = 10, sort: str = "state", polls: bool = True, scroll: str = "",
-            trace: str | None = None) -> dict[str, Any]:
+            layout: str = "tab", trace: str | None = None) -> dict[str, Any]:
     """Open {base_url}/bench/bench.html (`static_server()`) and return what the page wrote
     (parsed JSON if it is)."""
     if not Path(CHROMIUM).exists():
@@ -44,7 +44,7 @@ def measure(base_url: str, timeout_s: float = 120.0, *, agents: int = 2000, rate
     from playwright.sync_api import sync_playwright
 
     query = urlencode({"agents": agents, "rate": rate, "seconds": seconds, "sort": sort, "polls": int(polls),
-                       "scroll": scroll})
+                       "scroll": scroll, "layout": layout})
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -104,6 +104,7 @@ def headline(r: dict[str, Any]) -> str:
         return json.dumps(r)
     lt, fr, tk = r["long_tasks"], r["frame_ms"], r["tick_frame_ms"]
     parts = [
+        f"{r.get('layout', 'tab')}: {r['agents']} agents, {r['calls']} calls",
         f"long tasks {lt['count']} (mean {lt['mean']:.0f} ms, max {lt['max']:.0f} ms; "
         f"after 1 s: {r.get('long_tasks_steady', {}).get('count', '?')})",
         f"{r['changes_per_second']}/{r['changes_per_second_target']} changes/s",
@@ -114,6 +115,9 @@ def headline(r: dict[str, Any]) -> str:
         ft, tt = r["frame_total_ms"], r["tick_frame_total_ms"]
         parts.append(f"with rendering: frame p50 {ft['p50']:.1f} p99 {ft['p99']:.1f} ms, "
                      f"tick frame p50 {tt['p50']:.1f} max {tt['max']:.1f} ms")
+    if "frame_interval_ms" in r:
+        fi = r["frame_interval_ms"]
+        parts.append(f"frame interval p95 {fi['p95']:.1f} p99 {fi['p99']:.1f} max {fi['max']:.1f} ms")
     if "change_to_frame_ms" in r:
         wait = r["change_to_frame_ms"]
         parts.append(f"change to frame p50 {wait['p50']:.0f} p99 {wait['p99']:.0f} ms")
@@ -134,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-polls", action="store_true", help="no source updates: the board goes stale 5 s in")
     parser.add_argument("--scroll", default="", choices=["", "agents"],
                         help="agents: the agent grid fills the screen (the most tiles and timers on it)")
+    parser.add_argument("--layout", default="tab", choices=["tab", "kiosk"], help="kiosk: the TV's layout")
     parser.add_argument("--trace", help="save a Chrome trace of the first run to this file")
     parser.add_argument("--sort", default="state", choices=["state", "name", "ext"])
     parser.add_argument("--json", action="store_true", help="print each run's full JSON")
@@ -141,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     with static_server() as url:
         for i in range(args.runs):
             r = measure(url, agents=args.agents, rate=args.rate, seconds=args.seconds,
-                        sort=args.sort, polls=not args.no_polls, scroll=args.scroll,
+                        sort=args.sort, polls=not args.no_polls, scroll=args.scroll, layout=args.layout,
                         trace=args.trace if i == 0 else None)
             print(f"run {i + 1}: {headline(r)}", flush=True)
             if args.json:

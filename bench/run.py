@@ -221,11 +221,19 @@ def main(argv: list[str] | None = None) -> int:
               f"of each kind, {plan.rate:.0f} events/s over all agents, {plan.seconds:.0f} s):")
         print("\n".join(report(team_phase(rate=plan.rate, seconds=plan.seconds))), flush=True)
     if not args.no_browser:
-        from bench.browser import measure, static_server
+        from bench.browser import headline, measure, static_server
 
+        # The supervisor's tab and the TV (kiosk layout) in the same run, 20 s of traffic each.
         with static_server() as url:
-            print("\nBrowser (bench/web/bench.html, 2,000 agents, 50 changes/s):")
-            print(json.dumps(measure(url), indent=1))
+            print("\nBrowser (bench/web/bench.html, 2,000 agents, ~1,000 calls, 50 changes/s, 20 s):")
+            for layout in ("tab", "kiosk"):
+                r = measure(url, seconds=20, layout=layout)
+                print(f"- {headline(r)}")
+                if "frame_interval_ms" in r:
+                    steady = [d for at, d in r["long_task_list"] if at >= 0]
+                    print(f"  {layout}: frame p95 {r['frame_interval_ms']['p95']:.1f} ms, "
+                          f"p99 {r['frame_interval_ms']['p99']:.1f} ms; long tasks during the traffic "
+                          f"{len(steady)}, over 50 ms {sum(d > 50 for d in steady)}, max {max(steady, default=0)} ms")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"merge": merge, "rows": [_dump(f) for f in rows],

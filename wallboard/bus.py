@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -69,6 +69,7 @@ class LocalBus:
         self.seq = 0  # the last seq published
         self._history: deque[Published] = deque(maxlen=history)
         self._queues: set[asyncio.Queue[Published]] = set()
+        self._listeners: list[Callable[[Published], None]] = []
 
     async def publish(self, item: Published) -> None:
         self.publish_nowait(item)
@@ -76,8 +77,20 @@ class LocalBus:
     def publish_nowait(self, item: Published) -> None:
         self.seq = item.seq
         self._history.append(item)
+        for deliver in self._listeners:
+            deliver(item)
         for queue in self._queues:
             queue.put_nowait(item)
+
+    @contextlib.contextmanager
+    def attach(self, deliver: Callable[[Published], None]) -> Iterator[None]:
+        """`deliver` is called with each patch as it is published, in the committing turn of
+        the loop: in one process the screens' frames go out without a task switch."""
+        self._listeners.append(deliver)
+        try:
+            yield
+        finally:
+            self._listeners.remove(deliver)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, from_seq: int | None = None) -> AsyncIterator[AsyncIterator[Published]]:

@@ -22,18 +22,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from wallboard.audience import Audience
-from wallboard.bus import PatchBus, Published
+from wallboard.bus import LocalBus, PatchBus, Published
 from wallboard.ratelimit import TokenBucket
 from wallboard.server import AsgiLine, Line, line_of, text_frame
 from wallboard.views import View
 
 log = logging.getLogger("wallboard.hub")
+T = TypeVar("T")
 
 RESYNC = object()  # queue marker: send a fresh snapshot
 RESYNC_BYTES = b"resync"  # a view's patch that its screens cannot take: a snapshot instead
@@ -97,12 +98,19 @@ class Hub:
         self.direct = 0  # patches written straight to a socket (server.py)
         self.clogs = 0  # times a screen was found not reading
         self.resumes = 0  # screens that came back and were sent only what they missed
+        # The last snapshots' frames and texts, shared by every screen that gets one.
+        self._framed = _PerBody(text_frame)
+        self._decoded = _PerBody(bytes.decode)
         self._closing: set[asyncio.Future[None]] = set()
         # (audience, view) -> the seq of the last patch its screens were sent (views.py `after`)
         self._after: dict[tuple[Audience, View], int] = {}
 
     async def run(self, bus: PatchBus) -> None:
-        """Deliver the bus's patches to the screens until cancelled."""
+        """Deliver the bus's patches to the screens until cancelled: in the publishing turn
+        from an in-process bus, as they arrive from any other."""
+        if isinstance(bus, LocalBus):
+            with bus.attach(self.publish):
+                await asyncio.Event().wait()
         async with bus.subscribe() as patches:
             async for patch in patches:
                 self.publish(patch)
@@ -285,6 +293,19 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
 
+    def _write_snapshot(self, screen: Screen, body: bytes) -> bool:
+        """A snapshot written straight to a screen that takes bytes: framed once for every
+        screen that gets the same one (hundreds of screens coming back after a restart each
+        want the same 400 KB), no text copy per screen. False: the ASGI path must send it."""
+        line = screen.line
+        if line is None or not line.open():
+            return False
+        frame = self._framed(body)
+        line.write(frame)
+        screen.bytes_sent += len(frame)
+        self.bytes_sent += len(frame)
+        return True
+
     async def _send_loop(self, screen: Screen) -> None:
         ws = screen.ws
         try:
@@ -297,8 +318,10 @@ class Hub:
                     screen.resync_pending = False  # from here on, changes come as patches
                     seq, body = (self._snapshot(screen.audience) if screen.view is None
                                  else self._snapshot(screen.audience, screen.view))
-                    text = body.decode()
                     screen.sent_seq = seq
+                    if self._write_snapshot(screen, body):
+                        continue
+                    text = self._decoded(body)
                 elif isinstance(item, Published):
                     if item.seq <= screen.sent_seq:
                         continue  # already inside the snapshot this screen got
@@ -332,6 +355,23 @@ class Hub:
     async def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server restarting") -> None:
         await asyncio.gather(*(_close(s.ws, code, reason) for s in list(self.screens)),
                              return_exceptions=True)
+
+
+class _PerBody(Generic[T]):
+    """A value made from one of the engine's encoded snapshots (a frame, a text), kept while
+    those bytes are current: the engine holds them, so their identity is the key."""
+
+    def __init__(self, make: Callable[[bytes], T]) -> None:
+        self._make = make
+        self._held: dict[int, tuple[bytes, T]] = {}
+
+    def __call__(self, body: bytes) -> T:
+        held = self._held.get(id(body))
+        if held is None or held[0] is not body:
+            if len(self._held) >= 8:
+                self._held.clear()
+            held = self._held[id(body)] = (body, self._make(body))
+        return held[1]
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -39,6 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from wallboard.version import build
+
 Op = list[Any]
 
 
@@ -168,7 +170,8 @@ def positional(ops: list[Op]) -> list[Op]:
 def snapshot_message(seq: int, state: dict[str, Any]) -> dict[str, Any]:
     """The first message a screen gets, and again on every resync; `epoch` and `seq` say
     where a screen that comes back resumes from (`/ws?epoch=E&seq=N`)."""
-    return {"type": "snapshot", "epoch": state.get("epoch"), "seq": seq, "fields": WIRE_FIELDS, "state": state}
+    return {"type": "snapshot", "epoch": state.get("epoch"), "seq": seq, "fields": WIRE_FIELDS, "state": state,
+            "version": build()}
 
 
 @dataclass(slots=True)

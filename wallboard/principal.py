@@ -157,6 +157,10 @@ class SessionStore:
             del self._sessions[session.id]
         return over
 
+    def supervisor_exts(self) -> set[str]:
+        """The extensions live supervisor sessions gave as their own: their phones, not agents."""
+        return {s.ext for s in self._sessions.values() if s.role == "supervisor" and s.ext}
+
     def roles(self) -> dict[str, Role]:
         """Every live session's role, by id (after a purge)."""
         return {sid: s.role for sid, s in self._sessions.items()}

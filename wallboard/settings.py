@@ -98,6 +98,12 @@ KEYS: dict[str, tuple[Key, ...]] = {
         Key("waiting_warn_seconds", int, 60, "Flag a caller waiting longer than this."),
         Key("sla_seconds", int, 20, "Service level: inbound answered within this many seconds."),
         Key("rotate_seconds", int, 0, "Kiosk: rotate between views every N seconds; 0: no rotation."),
+        Key("hide_extensions", list, [], "Extensions that are not agents (e.g. a meeting-room phone): no tile."),
+        Key("hide_supervisor_phones", bool, True,
+            "No tile for the extensions supervisors give as their own (at login, or the demo's demo_ext)."),
+        Key("night", str, "", "Kiosk night mode, PBX time, e.g. '20:00-07:00': a dim clock and the callers "
+            "waiting only; empty: off."),
+        Key("shift_minutes", int, 3, "Kiosk: move the picture by a few pixels this often (against burn-in); 0: off."),
         Key("stale_after_seconds", float, 0.0,
             "A source is stale after this long without success; 0: twice its interval plus 1 s."),
         Key("blank_after_seconds", int, 300, "Blank numbers after this long without data."),
@@ -233,6 +239,10 @@ class DisplaySettings:
     waiting_warn_seconds: int
     sla_seconds: int
     rotate_seconds: int
+    hide_extensions: list[str]
+    hide_supervisor_phones: bool
+    night: str
+    shift_minutes: int
     stale_after_seconds: float
     blank_after_seconds: int
     wrapup_seconds: int
@@ -428,6 +438,10 @@ def _check(raw: dict[str, dict[str, Any]]) -> None:
     for name in ("agents_interval", "calls_interval", "status_interval", "cdr_interval"):
         if raw["poll"][name] < 0.2:
             raise ConfigError(f"[poll] {name} must be at least 0.2 seconds")
+    night = raw["display"]["night"]
+    if night and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", night):
+        raise ConfigError(f"[display] night must be empty or 'HH:MM-HH:MM' in PBX time, e.g. '20:00-07:00', "
+                          f"not {night!r}")
     if raw["pbx"]["timeout"] <= 0:
         raise ConfigError("[pbx] timeout must be more than 0 seconds")
     if raw["storage"]["history_days"] < 0:

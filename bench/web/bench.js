@@ -6,11 +6,13 @@
 // Options: ?agents=2000&rate=50&seconds=10&seed=1&sort=state|name|ext&polls=0 (no
 // source updates: the board goes stale 5 s in, as when the PBX stops answering)
 // &scroll=agents (the agent grid fills the screen: the most tiles and timers on it)
+// &layout=kiosk (the TV: what /kiosk renders, set up as main.js sets up a TV)
 
 import { setupI18n, hourOf } from '/static/js/i18n.js';
 import { observeServerNow, serverNow } from '/static/js/clock.js';
 import { Store } from '/static/js/store.js';
 import { Renderer } from '/static/js/render.js';
+import { setupKiosk, kioskOptions } from '/static/js/kiosk.js';
 
 const params = new URLSearchParams(location.search);
 const N = Number(params.get('agents')) || 2000;
@@ -19,6 +21,7 @@ const SECONDS = Number(params.get('seconds')) || 10;
 const SORT = params.get('sort') || 'state';
 const POLLS = params.get('polls') !== '0';
 const SCROLL = params.get('scroll');
+const KIOSK = params.get('layout') === 'kiosk';
 let seed = Number(params.get('seed')) || 1;
 
 function random() {
@@ -95,6 +98,7 @@ function timersOff(store) {
 // one row per call, and the displayed tiles in state order on the page.
 function checkBoard(store) {
   const rank = { ringing: 0, oncall: 1, idle: 2, offline: 3 };
+  const sorted = SORT === 'state' && !KIOSK;
   let tilesWrong = 0;
   for (const [ext, a] of store.agents) {
     const tiles = document.querySelectorAll(`[data-agent="${ext}"]`);
@@ -108,10 +112,33 @@ function checkBoard(store) {
     .sort((a, b) => a.box.top - b.box.top || a.box.left - b.box.left);
   let outOfOrder = 0;
   for (let i = 1; i < shown.length; i += 1) if (rank[shown[i].state] < rank[shown[i - 1].state]) outOfOrder += 1;
-  return { tiles_wrong: tilesWrong, rows_wrong: rowsWrong, displayed_out_of_state_order: SORT === 'state' ? outOfOrder : null };
+  return { tiles_wrong: tilesWrong, rows_wrong: rowsWrong, displayed_out_of_state_order: sorted ? outOfOrder : null };
+}
+
+// The page is the supervisor's tab; the TV's differs by its layout attribute and
+// no action column (templates/board.html with layout == 'kiosk').
+function asKiosk() {
+  document.documentElement.dataset.layout = 'kiosk';
+  document.querySelector('.calls').removeAttribute('data-actions');
+  document.querySelector('.calls-head .c-actions').remove();
+}
+
+// Every frame's distance from the one before, as the screen sees it (script, style,
+// layout and paint of the board, and anything else the page does).
+function frameIntervals(out) {
+  let last = null;
+  let on = true;
+  const step = (t) => {
+    if (last != null) out.push(t - last);
+    last = t;
+    if (on) requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+  return () => { on = false; };
 }
 
 async function run() {
+  if (KIOSK) asKiosk();
   setupI18n({ catalogue: {}, locale: 'en-US', timezone: 'UTC' });
   const store = new Store();
   const frames = [];
@@ -127,7 +154,8 @@ async function run() {
   const renderer = new Renderer(document.body, store, {
     thresholds: { ringing_warn: 15, oncall_warn: 300, waiting_warn: 60, blank_after: 300 },
     staleAfter: { agents: 5, calls: 5, status: 31, cdr: 121 },
-    actions: true, locale: 'en-US', sort: SORT, windowed: true,
+    actions: !KIOSK, locale: 'en-US', sort: SORT, windowed: true,
+    ...(KIOSK ? kioskOptions() : {}),
     onFrame: (ms, ticked) => {
       (ticked ? tickFrames : frames).push(ms);
       if (ticked) performance.mark('tick-frame'); // findable in a --trace
@@ -141,6 +169,7 @@ async function run() {
   observeServerNow(now0);
   store.snapshot(1, state);
   renderer.setConnected(true);
+  if (KIOSK) setupKiosk({ rotate_seconds: 0 }, document.querySelector('[data-views]'));
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   if (SCROLL === 'agents') {
     document.querySelector('[data-agents]').scrollIntoView();
@@ -177,6 +206,8 @@ async function run() {
     renderer.schedule();
   }, 2000);
   const tickTimer = setInterval(() => renderer.tick(), 1000);
+  const intervals = [];
+  const stopIntervals = frameIntervals(intervals);
   const started = performance.now();
   const changeTimer = setInterval(() => {
     const now = Date.now();
@@ -211,6 +242,7 @@ async function run() {
   clearInterval(changeTimer);
   clearInterval(tickTimer);
   clearInterval(pollTimer);
+  stopIntervals();
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   if (observer) observer.disconnect();
   const elapsed = (performance.now() - started) / 1000;
@@ -227,12 +259,17 @@ async function run() {
     tick_frame_ms: summary(tickFrames),
     frame_total_ms: summary(totals),
     tick_frame_total_ms: summary(tickTotals),
+    // From one frame to the next on screen: 16.7 ms at 60 Hz when nothing is late.
+    frame_interval_ms: summary(intervals),
     // From the first change to the end, and from one second in (steady state).
     long_tasks: { supported: !!observer, ...summary(durations) },
     long_tasks_steady: summary(steady),
+    // When each long task began (ms from the first change) and how long it took.
+    long_task_list: longTasks.map((e) => [Math.round(e.startTime - started), Math.round(e.duration)]),
     // From a change reaching the store to the end of the frame's script that renders it.
     change_to_frame_ms: summary(waits),
     sort: SORT,
+    layout: KIOSK ? 'kiosk' : 'tab',
     polls: POLLS,
     scroll: SCROLL,
     tiles: document.querySelectorAll('[data-agent]').length,

@@ -50,7 +50,9 @@ export class CallRows {
     this.th = opts.thresholds;
     this.body = root.querySelector('[data-calls]');
     this.empty = root.querySelector('[data-calls-empty]');
-    this.more = opts.windowed ? null : root.querySelector('[data-calls-more]');
+    // The TV's list never scrolls: callers waiting first, and how many calls did not fit.
+    this.tv = opts.windowed === 'fit';
+    this.more = this.tv ? root.querySelector('[data-calls-more]') : null;
     this.panel = this.body && this.body.closest('.calls-panel');
     this.fit = Infinity; // rows the TV's calls panel has room for
     this.proto = rowProto(!!opts.actions);
@@ -60,12 +62,12 @@ export class CallRows {
     this.listDirty = true;
     this.shown = new Set();
     this.seen = new Set();
-    this.window = new ListWindow(this.body, this.body && this.body.closest('.table-wrap'), opts.windowed);
+    this.window = new ListWindow(this.body, this.tv ? this.panel : this.body && this.body.closest('.table-wrap'),
+      opts.windowed);
   }
 
   measure() {
     this.window.measure();
-    if (this.more) this.measureFit();
   }
 
   // A whole new state (a snapshot).
@@ -110,6 +112,7 @@ export class CallRows {
     const agentName = agent ? `${agent.name || agent.username || row.agent} · ${row.agent}` : (row.agent || '');
     setText(row.agentCell, agentName);
     const state = CALL_STATES.includes(call.state) ? call.state : 'ringing';
+    if (this.tv && row.el.dataset.state !== state) this.listDirty = true; // ringing rows first
     setAttr(row.el, 'data-state', state);
     const ownLeg = this.store.monitorLegOf(call);
     setAttr(row.el, 'data-monitor-leg', ownLeg ? ownLeg.mode || 'listen' : null);
@@ -128,28 +131,18 @@ export class CallRows {
     this.listDirty = true;
   }
 
-  // The TV shows every row and cannot scroll: how many fit between the list's top and
-  // the bottom of the panel, which clips the rest.
-  measureFit() {
-    const first = this.list.length ? this.list[0].el : null;
-    const rowH = first ? first.offsetHeight : 0;
-    if (!rowH || !this.panel) {
-      this.fit = Infinity;
-      return;
-    }
-    const room = this.panel.getBoundingClientRect().bottom - this.body.getBoundingClientRect().top;
-    this.fit = Math.max(0, Math.floor((room + 1) / rowH));
-  }
-
   // Display the rows in the window, hide the others; `changed`: calls came or went.
   draw(now, changed) {
     if (this.listDirty) {
       // The Map keeps insertion order, which is the DOM's.
       this.listDirty = false;
       this.list = [...this.items.values()];
+      // On the TV callers still waiting come first (CSS `order` puts them first on screen too).
+      if (this.tv) this.list.sort((a, b) => (b.call.state === 'ringing') - (a.call.state === 'ringing'));
       this.list.forEach((row, i) => { row.slot = i; });
     }
     const r = this.window.range(this.list.length);
+    this.fit = r.end;
     follow(this.list, r.start, r.end, this.shown, 'shown', (row) => {
       row.el.hidden = false;
       this.time(row, now, true);

@@ -15,6 +15,8 @@ export class AgentFilter {
   constructor(opts) {
     this.sort = opts.sort || 'state';
     this.filter = { state: opts.filterState || 'all', q: '' };
+    // Extensions that are not agents (display.hide_extensions, the supervisors' phones).
+    this.hidden = new Set((opts.hidden || []).map(String));
     this.collator = new Intl.Collator(opts.locale || undefined, { numeric: true, sensitivity: 'base' });
     this.ranksDirty = true;
     this.filterDirty = false;
@@ -89,6 +91,7 @@ export class AgentFilter {
   }
 
   matches(agent) {
+    if (this.hidden.has(String(agent.ext))) return false;
     const f = this.filter.state;
     if (f === 'online' && agent.state === 'offline') return false;
     if (f !== 'all' && f !== 'online' && agent.state !== f) return false;

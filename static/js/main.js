@@ -6,8 +6,9 @@ import { Store } from './store.js';
 import { Renderer } from './render.js';
 import { LiveSocket } from './socket.js';
 import { setupActions, Toast } from './actions.js';
-import { setupKiosk } from './kiosk.js';
+import { setupKiosk, kioskOptions } from './kiosk.js';
 import { setupSound, alertSound } from './sound.js';
+import { setupNight } from './night.js';
 import { setupBoardView } from './boardview.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
@@ -27,13 +28,15 @@ const renderer = new Renderer(root, store, {
   staleAfter: boot.stale_after,
   actions: boot.actions,
   locale: boot.locale,
-  sort: kiosk ? 'ext' : remember('wb.sort', 'state'),
-  filterState: kiosk ? 'all' : remember('wb.filter', 'all'),
+  sort: remember('wb.sort', 'state'),
+  filterState: remember('wb.filter', 'all'),
+  hidden: boot.hidden_extensions,
   onWarn: boot.actions ? alertSound : null,
   extras: boardView,
   view: boot.view || null,
-  // The TV never scrolls and steps its density by measuring the whole grid (kiosk.js).
-  windowed: !kiosk,
+  windowed: true,
+  // The TV never scrolls and fills the screen with its tiles (kiosk.js).
+  ...(kiosk ? kioskOptions() : {}),
 });
 
 let resyncing = false;
@@ -42,6 +45,7 @@ const socket = new LiveSocket(boot.ws_path, {
   onOpen() {},
   onMessage(msg) {
     if (msg.type === 'snapshot') {
+      if (upgraded(msg.version)) return;
       observeServerNow(msg.state && msg.state.now);
       store.snapshot(msg.seq ?? (msg.state && msg.state.seq), msg.state || {}, msg.fields);
       renderer.setConnected(true);
@@ -83,10 +87,27 @@ const socket = new LiveSocket(boot.ws_path, {
 });
 socket.start();
 setInterval(() => renderer.tick(), 1000);
-document.addEventListener('visibilitychange', () => renderer.tick());
+// Back from sleep or from a network outage: reconnect now, not at the end of a backoff.
+document.addEventListener('visibilitychange', () => {
+  renderer.tick();
+  if (document.visibilityState === 'visible') socket.wake();
+});
+window.addEventListener('online', () => socket.wake());
+
+// The server was upgraded: this page's code is not the server's, load the new one.
+// At most once in 10 minutes, should a cache keep serving the old page.
+function upgraded(version) {
+  if (!version || !boot.version || version === boot.version) return false;
+  const last = Number(sessionStorage.getItem('wb.reloaded') || 0);
+  if (Date.now() - last < 600000) return false;
+  sessionStorage.setItem('wb.reloaded', String(Date.now()));
+  location.reload();
+  return true;
+}
 
 if (kiosk) {
-  setupKiosk(boot, root.querySelector('[data-views]'), root.querySelector('[data-agents]'));
+  setupKiosk(boot, root.querySelector('[data-views]'));
+  setupNight(boot);
 } else {
   setupControls();
   setupSound(root.querySelector('[data-sound-toggle]'));

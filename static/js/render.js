@@ -26,6 +26,9 @@ export class Renderer {
     this.tiles = new Tiles(root, store, opts, this.agentFilter);
     this.rows = new CallRows(root, store, opts);
     this.timers = new Timers([this.tiles, this.rows]);
+    // The TV sizes its tiles to fill the screen (kiosk.js).
+    this.fit = opts.fitTiles ? opts.fitTiles(this.tiles) : null;
+    if (this.fit) this.fit.onResize = () => this.schedule();
     this.kpis = new Kpis(root, store, opts);
     this.freshness = new Freshness(root, store, opts, this.kpis.items);
     this.clockEl = root.querySelector('[data-clock]');
@@ -112,6 +115,7 @@ export class Renderer {
     this.freshness.render(now);
     this.kpis.render(now);
     if (this.opts.extras) this.opts.extras.render(now, ticked);
+    if (this.fit && this.fit.update()) this.schedule();
     if (this.opts.onFrame) this.opts.onFrame(performance.now() - started, ticked);
   }
 

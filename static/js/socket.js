@@ -93,6 +93,20 @@ export class LiveSocket {
     this.closed(ws, 1006);
   }
 
+  // The page is back (from sleep, or the network is): connect now if down, and drop a
+  // socket that has heard nothing for too long.
+  wake() {
+    if (this.stopped) return;
+    if (this.ws) {
+      this.checkSilence();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    this.connect();
+  }
+
   send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }

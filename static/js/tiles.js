@@ -59,13 +59,17 @@ export class Tiles {
     this.grid = root.querySelector('[data-agents]');
     this.empty = root.querySelector('[data-agents-empty]');
     this.countEl = root.querySelector('[data-agent-count]');
+    // A TV's grid never scrolls: it says how many tiles did not fit.
+    this.more = opts.windowed === 'fit' ? root.querySelector('[data-agents-more]') : null;
+    this.hiddenCount = -1;
+    this.namesVersion = 0; // bumped when a name or the set of tiles changes (kiosk.js sizes the tiles)
     this.proto = tileProto();
     this.items = new Map();
     // Of the tiles that pass the filter, the ones displayed now, and of those the ones
     // on screen, whose timers are kept current.
     this.shown = new Set();
     this.seen = new Set();
-    this.window = new ListWindow(this.grid, null, opts.windowed);
+    this.window = new ListWindow(this.grid, opts.windowed === 'fit' ? this.grid : null, opts.windowed);
   }
 
   measure() {
@@ -112,6 +116,7 @@ export class Tiles {
     if (tile.nameText !== name) {
       if (tile.nameText != null) this.filter.renamed();
       tile.nameText = name;
+      this.namesVersion += 1;
       tile.name.textContent = name;
     }
     const state = AGENT_STATES.includes(agent.state) ? agent.state : 'offline';
@@ -155,6 +160,7 @@ export class Tiles {
   remove(ext) {
     forget(this.items, ext, this.shown, this.seen);
     this.filter.changed();
+    this.namesVersion += 1;
   }
 
   // The warning is kept for every tile (it may sound); the text for those on
@@ -190,14 +196,30 @@ export class Tiles {
 
   // Display the tiles in the window, hide the others (filtered out or far off screen).
   draw(now) {
-    if (this.filter.update(this.items)) this.count();
+    if (this.filter.update(this.items)) {
+      this.count();
+      this.namesVersion += 1;
+    }
     const list = this.filter.sorted;
     const r = this.window.range(list.length);
+    if (this.more) this.drawMore(list.length - r.end);
     follow(list, r.start, r.end, this.shown, 'shown', (tile) => {
       tile.el.hidden = false;
       this.time(tile, now, true);
     }, hide);
     follow(list, r.seenStart, r.seenEnd, this.seen, 'seen', (tile) => this.time(tile, now));
+  }
+
+  drawMore(hidden) {
+    if (hidden === this.hiddenCount) return;
+    this.hiddenCount = hidden;
+    setText(this.more, hidden ? t('agents.more', { n: fmtInt(hidden) }) : '');
+    this.more.hidden = !hidden;
+  }
+
+  // The names of the tiles that pass the filter (kiosk.js fits the widest).
+  names() {
+    return this.filter.sorted.map((tile) => tile.nameText || '');
   }
 
   count() {

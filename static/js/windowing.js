@@ -8,6 +8,9 @@
 // measure() reads the layout and must run before the frame's first DOM write;
 // range() then says which items to display, which of them are on screen (their
 // timers tick; the others' wait until they come on screen), and sets the padding.
+//
+// A TV (mode 'fit') never scrolls: it displays the rows that fit in the clip from
+// the top, no more, and its owner says how many did not fit.
 
 // Displayed around the visible rows: half a screen above and below (scrolling
 // is smooth, the window catches up each frame), and at least this many items,
@@ -18,10 +21,12 @@ const OVERSCAN_ITEMS = 24;
 export class ListWindow {
   // list: the grid whose children are the items; clip: the element that
   // scrolls or clips it, if not only the page.
-  constructor(list, clip, enabled) {
+  // mode: true (a page that scrolls), 'fit' (a TV) or false (every item displayed).
+  constructor(list, clip, mode) {
     this.list = list;
     this.clip = clip || null;
-    this.enabled = !!enabled && !!list;
+    this.fit = mode === 'fit';
+    this.enabled = !!mode && !!list;
     this.geometry = null;
     this.padTop = '';
     this.padBottom = '';
@@ -45,8 +50,9 @@ export class ListWindow {
     const cols = style.gridTemplateColumns.split(' ').filter((s) => s.endsWith('px')).length;
     const pitch = parseFloat(style.gridAutoRows) + (parseFloat(style.rowGap) || 0);
     const origin = box.top + (parseFloat(style.borderTopWidth) || 0);
+    const gap = parseFloat(style.rowGap) || 0;
     this.geometry = cols > 0 && pitch > 0
-      ? { cols, pitch, top: top - origin, bottom: bottom - origin, screen: Math.max(0, bottom - top) }
+      ? { cols, pitch, gap, top: top - origin, bottom: bottom - origin, screen: Math.max(0, bottom - top) }
       : null;
   }
 
@@ -57,6 +63,12 @@ export class ListWindow {
     if (!g) {
       this.pad(0, 0);
       return { start: 0, end: count, seenStart: 0, seenEnd: count };
+    }
+    if (this.fit) {
+      const fits = Math.max(0, Math.floor((g.bottom + g.gap + 1) / g.pitch)) * g.cols;
+      const end = Math.min(count, fits);
+      this.pad(0, 0);
+      return { start: 0, end, seenStart: 0, seenEnd: end };
     }
     const rows = Math.ceil(count / g.cols);
     const over = Math.max(Math.ceil((g.screen * OVERSCAN_SCREENS) / g.pitch), Math.ceil(OVERSCAN_ITEMS / g.cols));

@@ -96,7 +96,7 @@ def login(page: Any, wb: Server) -> None:
     page.fill('input[name="password"]', "supervisor")
     page.fill('input[name="ext"]', "999")
     page.click('button[type="submit"]')
-    page.wait_for_selector("[data-agent]")
+    page.wait_for_selector("[data-agent]:not([hidden])")
 
 
 def run_axe(browser: Any, wb: Server, spec: Page) -> list[dict[str, Any]]:
@@ -112,7 +112,7 @@ def run_axe(browser: Any, wb: Server, spec: Page) -> list[dict[str, Any]]:
         page.goto(wb.url + spec.path.format(kiosk=KIOSK, provider=PROVIDER))
         page.wait_for_selector(spec.ready)
         if "[data-conn" in spec.ready:
-            page.wait_for_selector("[data-agent], [data-tenant]")
+            page.wait_for_selector("[data-agent]:not([hidden]), [data-tenant]")
         found: list[dict[str, Any]] = page.evaluate(
             """async () => {
                  const r = await axe.run(document, { resultTypes: ['violations'] });

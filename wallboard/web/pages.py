@@ -24,6 +24,7 @@ from wallboard.hub import PING_EVERY_S
 from wallboard.i18n import COOKIE, LANGS, LOCALES, catalogue, pick_language
 from wallboard.principal import Principal
 from wallboard.settings import Settings
+from wallboard.version import build
 from wallboard.views import view_of
 from wallboard.web.context import PARTS_KEY, parts, principal_of, settings_of, site
 from wallboard.web.guards import login_redirect
@@ -101,11 +102,26 @@ def render(request: Request, template_name: str, context: dict[str, Any],
     return response
 
 
+def hidden_extensions(settings: Settings, supervisor_exts: set[str]) -> list[str]:
+    """No tile for these: display.hide_extensions and, unless turned off, the supervisors' phones."""
+    hidden = set(settings.display.hide_extensions)
+    if settings.display.hide_supervisor_phones:
+        hidden |= supervisor_exts
+        if settings.auth.mode == "none" and settings.auth.demo_ext:
+            hidden.add(settings.auth.demo_ext)
+    return sorted(hidden)
+
+
 def _boot(settings: Settings, principal: Principal, lang: str, layout: str,
-          ws_path: str, state_path: str, base: str) -> dict[str, Any]:
+          ws_path: str, state_path: str, base: str, supervisor_exts: set[str]) -> dict[str, Any]:
     display = settings.display
     poll = settings.poll
+    kiosk = layout == "kiosk"
     return {
+        "version": build(),  # a snapshot from another build reloads the page (main.js)
+        "hidden_extensions": hidden_extensions(settings, supervisor_exts),
+        "night": display.night if kiosk else "",
+        "shift_minutes": display.shift_minutes if kiosk else 0,
         "lang": lang,
         "locale": LOCALES[lang],
         "timezone": settings.pbx.timezone,
@@ -144,7 +160,8 @@ def _board(request: Request, layout: str, token: str | None) -> Response:
     lang = pick_language(request, settings.display.language)
     suffix = f"?token={quote(token, safe='')}" if token and principal.role == "kiosk" else ""
     ws_path = found.base + "/ws" + suffix
-    boot = _boot(settings, principal, lang, layout, ws_path, found.base + "/api/state" + suffix, found.base)
+    boot = _boot(settings, principal, lang, layout, ws_path, found.base + "/api/state" + suffix, found.base,
+                 found.auth.sessions.supervisor_exts())
     ws_path = narrow_boot(request, settings, boot)
     return render(request, "board.html", {
         "layout": layout, "ws_path": ws_path, "boot": boot, "actions": boot["actions"],
