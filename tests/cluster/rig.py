@@ -97,7 +97,7 @@ class Rig:
                   "cluster_lease_seconds": str(LEASE_S), "storage_database_url": self.database_url,
                   "webhook_secret": SECRET, "auth_mode": "none", "server_public_url": self.front_url,
                   **overrides}
-        server = stack.enter_context(wallboard_server(home, self.sim_url, **config))
+        server = stack.enter_context(wallboard_server(home, self.sim_url, port=None, **config))
         node = Node(name, server, stack)
         self.nodes.append(node)
         self.front.nodes.append(server.url)
@@ -108,7 +108,15 @@ class Rig:
         node.server.proc.wait()
         self.front.nodes.remove(node.url)
 
+    async def start_nodes(self, *names: str, **overrides: str) -> None:
+        """Started side by side (each waits for its /healthz in a thread of its own)."""
+        await asyncio.gather(*(asyncio.to_thread(self.start_node, name, **overrides) for name in names))
+        self.nodes.sort(key=lambda node: node.name)
+
     def stop_all(self) -> None:
+        for node in self.nodes:  # all told at once, then each waited for
+            if node.alive():
+                node.server.proc.terminate()
         for node in self.nodes:
             node.stack.close()
 

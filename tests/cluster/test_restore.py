@@ -65,7 +65,8 @@ def shown(state: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_new_leader_holds_what_the_old_one_had(seed: int) -> None:
-    world = Recorded(seed, at=random.Random(seed).randrange(3, 30)).run()
+    world = Recorded(seed, at=random.Random(seed).randrange(3, 30))
+    world.run()
     assert world.saved is not None and world.after, "the world committed too little"
     carried = live(T0)
     carried.restore(world.saved, replayed(world), world.now)
@@ -83,7 +84,8 @@ def test_a_new_leader_holds_what_the_old_one_had(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_new_leader_goes_on_as_the_old_one_would(seed: int) -> None:
-    world = Recorded(seed, at=20).run()
+    world = Recorded(seed, at=20)
+    world.run()
     assert world.saved is not None
     carried = live(T0)
     carried.restore(world.saved, replayed(world), world.now)
@@ -100,7 +102,8 @@ def test_the_new_leader_goes_on_as_the_old_one_would(seed: int) -> None:
 
 
 def test_patches_that_do_not_follow_the_snapshot_are_refused() -> None:
-    world = Recorded(3, at=10).run()
+    world = Recorded(3, at=10)
+    world.run()
     assert world.saved is not None
     with pytest.raises(LostTrack):
         live(T0).restore(world.saved, [[["upd", "agents", "no-such-agent", {"state": "idle"}]]], world.now)
@@ -108,7 +111,8 @@ def test_patches_that_do_not_follow_the_snapshot_are_refused() -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_mirror_holds_what_screens_hold(seed: int) -> None:
-    world = Recorded(seed, at=1).run()
+    world = Recorded(seed, at=1)
+    world.run()
     assert world.saved is not None
     mirror = Mirror()
     first, rest = world.after[:5], world.after[5:]

@@ -40,8 +40,7 @@ async def rig(tmp_path: Path, pg: PostgresServer) -> AsyncIterator[Rig]:
         async with front() as (spread, front_url):
             made = Rig(tmp_path, redis_srv, pg.url, sim.url, front_url, spread)
             with nodes_of(made):
-                for name in ("n1", "n2"):
-                    await asyncio.to_thread(made.start_node, name, config=str(config(tmp_path)))
+                await made.start_nodes("n1", "n2", config=str(config(tmp_path)))
                 yield made
 
 
