@@ -29,6 +29,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from wallboard.audience import Audience
+from wallboard.kiosk_tokens import TenantTokens
 from wallboard.ratelimit import ActionBudgets, LoginBudgets, RateLimiter, Slots
 from wallboard.settings import Settings
 
@@ -197,6 +198,8 @@ class Auth:
         self._demo_csrf = self._mac("demo-csrf")
         self.demo_ext = settings.auth.demo_ext
         self._kiosk_tokens = [tok.encode() for tok in settings.auth.kiosk_tokens if tok]
+        # Those supervisors make on the board (kiosk_tokens.py), set by the site that owns the table.
+        self.stored_tokens: TenantTokens | None = None
         # How often and how many: logins, audited attempts, sockets (web/login.py, actions.py, ws.py).
         self.login_budgets = LoginBudgets(clock=clock)
         self.action_budgets = ActionBudgets(clock=clock)
@@ -236,7 +239,12 @@ class Auth:
         found = False
         for candidate in self._kiosk_tokens:
             found |= hmac.compare_digest(given, candidate)
-        return found
+        # A stored token is looked up by its hash: timing tells nothing of the token.
+        return found or self.stored_token_id(token) is not None
+
+    def stored_token_id(self, token: str) -> int | None:
+        """The id of a live token made on the board, else None (a config token has none)."""
+        return self.stored_tokens.check(token) if self.stored_tokens is not None and token else None
 
     def session_of(self, conn: HTTPConnection) -> Session | None:
         cookie = conn.cookies.get(SESSION_COOKIE)

@@ -32,6 +32,7 @@ from wallboard.cluster.node import Cluster, TenantNode
 from wallboard.engine import Engine
 from wallboard.history.recorder import History, Recorder
 from wallboard.hub import PING_EVERY_S, Hub
+from wallboard.kiosk_tokens import KioskTokens
 from wallboard.metrics import Metrics
 from wallboard.pbx.client import PbxClient
 from wallboard.principal import Auth
@@ -93,6 +94,7 @@ class Site:
     history: History | None = None  # the storage database's history tables, shared
 
     def __post_init__(self) -> None:
+        self.kiosk_tokens = KioskTokens(self.settings.storage.path)  # the TVs' tokens, every tenant's
         self.node_id = self.settings.cluster.node_id or self.node_id
         if self.settings.cluster.redis_url:
             self.cluster = Cluster(self.settings.cluster.redis_url, self.node_id, self.settings.cluster.lease_seconds,
@@ -122,6 +124,7 @@ class Site:
         hub = Hub(engine.snapshot_bytes, queue_size=settings.server.ws_queue_size)
         shared = self.cluster.tenant(tenant_id, engine, hub) if self.cluster is not None else None
         auth = Auth(settings, scope=tenant_id, cookie_path=base + "/")
+        auth.stored_tokens = self.kiosk_tokens.tenant(tenant_id)
         keeper = SessionKeeper(auth, pbx, hub, recheck_seconds=settings.auth.recheck_minutes * 60)
         parts = Parts(settings=settings, engine=engine, hub=hub, pbx=pbx, audit=self.audit, auth=auth,
                       metrics=self.metrics, templates=self.templates, action_limiter=RateLimiter(60.0),
@@ -148,6 +151,7 @@ class Site:
             await self.board_store.open()
         if self.cluster is not None:
             await self.cluster.start()
+        await self.kiosk_tokens.open()
         self.scheduler.start()
         self._running = True
         if self.history is not None:
@@ -162,6 +166,7 @@ class Site:
             await self._stop_tenant(tenant_id, close=False)
         self.scheduler.shutdown(wait=False)
         self._running = False
+        await self.kiosk_tokens.close()
         if self.board_store is not None:
             await self.board_store.close()
         if self.cluster is not None:

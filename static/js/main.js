@@ -9,6 +9,7 @@ import { setupActions, Toast } from './actions.js';
 import { setupKiosk, kioskOptions } from './kiosk.js';
 import { setupSound, alertSound } from './sound.js';
 import { setupNight } from './night.js';
+import { setupTokens } from './tokens.js';
 import { setupBoardView } from './boardview.js';
 
 const boot = JSON.parse(document.getElementById('boot').textContent);
@@ -111,7 +112,10 @@ if (kiosk) {
 } else {
   setupControls();
   setupSound(root.querySelector('[data-sound-toggle]'));
-  if (boot.actions) setupActions(boot, root, toast);
+  if (boot.actions) {
+    setupActions(boot, root, toast);
+    setupTokens(boot, root, toast);
+  }
 }
 
 function setupControls() {

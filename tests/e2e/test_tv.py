@@ -186,3 +186,65 @@ def boot_version(page: Any) -> str | None:
         return str(page.evaluate("JSON.parse(document.getElementById('boot').textContent).version"))
     except Exception:  # between two pages
         return None
+
+
+def test_supervisors_make_and_revoke_tv_tokens_and_a_revoked_tv_is_cut_off_within_a_second(
+        small: tuple[Server, Server], browser: Any) -> None:
+    sim, wb = small
+    assert httpx.post(f"{sim.url}/_sim/agents/999/login").status_code == 200
+    boss = browser.new_context(viewport={"width": 1440, "height": 900})
+    tv = browser.new_context(viewport={"width": 1280, "height": 720})
+    old_tv = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = boss.new_page()
+        login(page, wb)
+        # by keyboard: open the panel, name the TV, make its token
+        panel = page.locator("[data-kiosk-tokens] > summary")
+        panel.focus()
+        page.keyboard.press("Enter")
+        page.locator('[data-form="kiosk-token"] input[name="name"]').focus()
+        page.keyboard.type("TV tầng 3")
+        page.keyboard.press("Enter")
+        url = page.locator("[data-token-url]")
+        wait_until(lambda: "/kiosk?token=" in (url.input_value() or ""), 10, what="the new token's address")
+        address = url.input_value()
+        token = address.split("token=", 1)[1]
+        row = page.locator("[data-token]", has_text="TV tầng 3")
+        assert row.count() == 1
+
+        screen = tv.new_page()
+        screen.goto(address)
+        screen.wait_for_selector('[data-conn="live"]')
+        other = old_tv.new_page()  # a config token keeps working
+        other.goto(f"{wb.url}/kiosk?token={KIOSK}")
+        other.wait_for_selector('[data-conn="live"]')
+
+        # the list says when and from where the TV last used it
+        def listed() -> dict[str, Any]:
+            rows = page.evaluate("fetch('/api/kiosk-tokens').then(r => r.json())")["tokens"]
+            return next(r for r in rows if r["name"] == "TV tầng 3")
+
+        wait_until(lambda: listed()["last_seen_ip"] == "127.0.0.1", 10, what="the token's last use")
+        page.locator("[data-kiosk-tokens] > summary").click()  # closed, and opened again: read afresh
+        page.locator("[data-kiosk-tokens] > summary").click()
+        wait_until(lambda: "127.0.0.1" in (row.text_content() or ""), 10, what="the address in the list")
+
+        page.once("dialog", lambda d: d.accept())
+        page.locator(f'[data-token="{listed()["id"]}"] [data-revoke]').click()
+        screen.wait_for_selector('[data-conn]:not([data-conn="live"])', timeout=1_000)
+        wait_until(lambda: listed()["revoked_at"] is not None, 5, what="revoked in the list")
+        assert httpx.get(f"{wb.url}/api/state", params={"token": token}).status_code == 401
+        assert httpx.get(f"{wb.url}/api/state", params={"token": KIOSK}).status_code == 200
+        assert other.locator('.conn[data-conn="live"]').count() == 1
+    finally:
+        for context in (boss, tv, old_tv):
+            context.close()
+
+
+def login(page: Any, wb: Server) -> None:
+    page.goto(f"{wb.url}/login?lang=vi")
+    page.fill('input[name="username"]', "supervisor@sim")
+    page.fill('input[name="password"]', "supervisor")
+    page.fill('input[name="ext"]', "999")
+    page.click('button[type="submit"]')
+    page.wait_for_selector("[data-agent]", state="attached")

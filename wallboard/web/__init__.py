@@ -7,7 +7,19 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from wallboard.paths import web_dir
-from wallboard.web import actions, api, audit_views, board_api, history_views, hooks, login, pages, provider, ws
+from wallboard.web import (
+    actions,
+    api,
+    audit_views,
+    board_api,
+    history_views,
+    hooks,
+    kiosk_tokens,
+    login,
+    pages,
+    provider,
+    ws,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -21,6 +33,9 @@ def routes() -> list[BaseRoute]:
         Route("/api/calls/{call_id}/{action}", actions.call_action, methods=["POST"]),
         Route("/api/click2call", actions.click2call, methods=["POST"]),
         Route("/api/audit", audit_views.audit_api, methods=["GET"]),
+        Route("/api/kiosk-tokens", kiosk_tokens.list_tokens, methods=["GET"]),
+        Route("/api/kiosk-tokens", kiosk_tokens.create_token, methods=["POST"]),
+        Route("/api/kiosk-tokens/{token_id:int}/revoke", kiosk_tokens.revoke_token, methods=["POST"]),
         Route("/api/thresholds", board_api.thresholds, methods=["GET"]),
         Route("/api/thresholds", board_api.set_threshold, methods=["POST"]),
         Route("/api/wall", board_api.post_message, methods=["POST"]),

@@ -23,6 +23,7 @@ from wallboard.security import origin_allowed
 from wallboard.views import view_of
 from wallboard.web.context import parts, principal_of
 from wallboard.web.guards import client_ip
+from wallboard.web.kiosk_tokens import screen_id
 
 log = logging.getLogger("wallboard.ws")
 
@@ -62,12 +63,26 @@ async def ws_endpoint(ws: WebSocket) -> None:
     try:
         await ws.accept()
         async with found.hub.subscribe(ws, kind=principal.role, audience=principal.audience,
-                                       session_id=principal.session_id, resume=await _resume(ws),
+                                       session_id=principal.session_id or _kiosk_screen(ws, principal),
+                                       resume=await _resume(ws),
                                        view=view_of(ws.query_params)) as screen:  # ?team= / ?hotline=
             await found.hub.serve(screen)
     finally:
         if key is not None:
             auth.sockets.release(key)
+
+
+def _kiosk_screen(ws: WebSocket, principal: Principal) -> str | None:
+    """A TV on a token made on the board: known to the hub by it (a revoke closes it), and seen."""
+    if principal.role != "kiosk":
+        return None
+    auth = parts(ws).auth
+    token = ws.query_params.get("token", "")
+    token_id = auth.stored_token_id(token)
+    if token_id is None or auth.stored_tokens is None:
+        return None
+    auth.stored_tokens.seen(token, client_ip(ws))
+    return screen_id(token_id)
 
 
 def socket_key(ws: WebSocket, principal: Principal) -> str | None:
