@@ -116,6 +116,7 @@ async def test_the_page_shows_both_tables(client: httpx.AsyncClient) -> None:
     assert page.text.count("data-slot=") == 3 and 'data-agent="1001"' in page.text and NAME in page.text
     assert 'value="hotline:19001234"' in page.text and 'value="team:ringgroup-6001"' in page.text
     assert "/api/history/export.csv?table=agents" in page.text
+    assert 'data-history-range' in page.text and f'name="from" value="{DAY}"' in page.text
     agent_page = await client.get("/history", params={"day": DAY, "group": "agent:1002"})
     assert agent_page.text.count("data-slot=") == 2 and 'data-agent="1001"' not in agent_page.text
 
