@@ -69,6 +69,7 @@ def web_parts(settings: Any, **parts: Any) -> Any:
     where a test does not need the real part."""
     from wallboard.principal import Auth
     from wallboard.ratelimit import RateLimiter
+    from wallboard.sessions import SessionKeeper
     from wallboard.tenancy import Parts
 
     values: dict[str, Any] = {"engine": None, "hub": None, "pbx": None, "audit": None, "metrics": None, "keeper": None,
@@ -77,6 +78,9 @@ def web_parts(settings: Any, **parts: Any) -> Any:
     values.setdefault("auth", None)
     if values["auth"] is None:
         values["auth"] = Auth(settings)
+    if values["keeper"] is None:
+        values["keeper"] = SessionKeeper(values["auth"], values["pbx"], values["hub"],
+                                         recheck_seconds=settings.auth.recheck_minutes * 60)
     return Parts(settings=settings, **values)
 
 

@@ -29,20 +29,18 @@ from wallboard.alert_metrics import AlertCollector
 from wallboard.audit import AuditLog
 from wallboard.floor_metrics import FloorCollector
 from wallboard.history.recorder import History
-from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.metrics import Metrics
 from wallboard.paths import web_dir
 from wallboard.pbx.client import PbxClient
-from wallboard.provider import ProviderBoard
+from wallboard.provider import ProviderView
 from wallboard.security import SecurityHeadersMiddleware, internal_error_handler, security_headers
 from wallboard.server import RawSendMiddleware
 from wallboard.settings import Settings
-from wallboard.tenancy import SWEEP_EVERY_S, Parts, Site
+from wallboard.tenancy import Parts, Site
 from wallboard.tenant_store import TenantStore, effective_tenants, with_stored
 from wallboard.web.context import PartsMiddleware
 from wallboard.web.pages import make_templates
 
-PROVIDER_EVERY_S = 1.0  # the provider's rows are read again this often
 TENANTS_EVERY_S = 2.0  # the stored tenants are read again this often
 
 
@@ -60,11 +58,11 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     history = site.history = History(settings)  # opened on first use: a database that is down never stops the board
     metrics.registry.register(FloorCollector(site))
     metrics.registry.register(AlertCollector(site))
+    provider: ProviderView | None = None
     if settings.tenants:
         for tenant in settings.tenants:
             site.build(tenant)
-        site.provider = ProviderBoard(site)
-        site.provider_hub = Hub(site.provider.snapshot_bytes, queue_size=settings.server.ws_queue_size)
+        provider = ProviderView(site)
     else:
         site.build(None, pbx)
 
@@ -72,10 +70,8 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await audit.open()
         await site.start()
-        provider: asyncio.Task[None] | None = None
-        if site.provider is not None and site.provider_hub is not None:
-            provider = asyncio.get_running_loop().create_task(site.provider_hub.run(site.provider.bus))
-            _start_provider(site.scheduler, site.provider, site.provider_hub)
+        if provider is not None:
+            provider.start(site.scheduler)
             site.scheduler.add_job(_sync_tenants, "interval", args=[site, store, configured],
                                    seconds=TENANTS_EVERY_S,
                                    id="tenants", max_instances=1, coalesce=True)
@@ -85,8 +81,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
             await site.stop()
             await close_all(site)
             if provider is not None:
-                provider.cancel()
-                await asyncio.gather(provider, return_exceptions=True)
+                await provider.stop()
             if http_client is None:
                 await http.aclose()
             await audit.close()
@@ -96,7 +91,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
     app = Starlette(routes=web.routes(), lifespan=lifespan, middleware=[
         Middleware(RawSendMiddleware),  # first: it must see the server's own send
         Middleware(SecurityHeadersMiddleware, headers=headers),
-        Middleware(PartsMiddleware, site=site),
+        Middleware(PartsMiddleware, site=site, provider=provider),
     ], exception_handlers={Exception: internal_error_handler(headers)})
     app.state.site = site  # for the server adapter and tests; routes use web.context.parts()
     return app
@@ -121,38 +116,13 @@ async def close_screens(app: Starlette) -> None:
 
 
 async def close_all(site: Site) -> None:
-    hubs = [parts.hub for parts in site.tenants.values()]
-    if site.provider_hub is not None:
-        hubs.append(site.provider_hub)
-    await asyncio.gather(*(hub.close_all() for hub in hubs))
-
-
-def _start_provider(scheduler: AsyncIOScheduler, board: ProviderBoard, hub: Hub) -> None:
-    # Coroutines, all of them: APScheduler runs a plain function on a worker thread.
-    scheduler.add_job(_refresh, "interval", args=[board], seconds=PROVIDER_EVERY_S, id="provider",
-                      max_instances=1, coalesce=True)
-    scheduler.add_job(_provider_ping, "interval", args=[board, hub], seconds=PING_EVERY_S, id="provider:ping",
-                      max_instances=1, coalesce=True)
-    scheduler.add_job(_sweep, "interval", args=[hub], seconds=SWEEP_EVERY_S, id="provider:sweep",
-                      max_instances=1, coalesce=True)
+    await asyncio.gather(*(parts.hub.close_all() for parts in site.tenants.values()))
 
 
 async def _sync_tenants(site: Site, store: TenantStore, configured: Settings) -> None:
     """Tenants added, changed, disabled or removed in the database since the last look."""
     stored = await asyncio.to_thread(store.all)
     await site.sync(effective_tenants(configured, stored))
-
-
-async def _refresh(board: ProviderBoard) -> None:
-    board.refresh()
-
-
-async def _sweep(hub: Hub) -> None:
-    hub.sweep()
-
-
-async def _provider_ping(board: ProviderBoard, hub: Hub) -> None:
-    hub.ping({"type": "ping", "now": board.clock(), "seq": board.seq})
 
 
 class _Stoppable(Protocol):

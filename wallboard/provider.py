@@ -13,20 +13,24 @@ source failing or old) before waiting callers over the limit before the rest.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from wallboard.audience import Audience
 from wallboard.bus import LocalBus, Published
+from wallboard.hub import PING_EVERY_S, Hub
 from wallboard.patches import Op, compact, del_op, record_op, set_op
 from wallboard.poller import now_ms
-from wallboard.tenancy import Parts, Site
+from wallboard.tenancy import SWEEP_EVERY_S, Parts, Site
 
 ROW_FIELDS = ("name", "health", "error", "webhooks_at", "agents_online", "agents_ringing", "agents_oncall",
               "active_calls", "waiting", "longest_wait_since", "service_level", "answered_today", "trouble")
+REFRESH_EVERY_S = 1.0  # the rows are read again this often
 REFUSED_CODES = ("INVALID_CREDENTIALS", "UNAUTHORIZED", "FORBIDDEN", "TENANT_DISABLED", "HTTP_401", "HTTP_403")
 
 
@@ -100,3 +104,35 @@ class ProviderBoard:
     def snapshot_bytes(self, audience: Audience) -> tuple[int, bytes]:
         return self.seq, orjson.dumps({"type": "snapshot", "epoch": self.epoch, "seq": self.seq,
                                        "state": self.snapshot()})
+
+
+class ProviderView:
+    """The board, the hub of the provider's screens, and their upkeep on the site's scheduler."""
+
+    def __init__(self, site: Site) -> None:
+        self.board = ProviderBoard(site)
+        self.hub = Hub(self.board.snapshot_bytes, queue_size=site.settings.server.ws_queue_size)
+        self._delivering: asyncio.Task[None] | None = None
+
+    def start(self, scheduler: AsyncIOScheduler) -> None:
+        self._delivering = asyncio.get_running_loop().create_task(self.hub.run(self.board.bus))
+        # Coroutines, all of them: APScheduler runs a plain function on a worker thread.
+        for job, seconds, name in ((self._refresh, REFRESH_EVERY_S, "provider"),
+                                   (self._ping, PING_EVERY_S, "provider:ping"),
+                                   (self._sweep, SWEEP_EVERY_S, "provider:sweep")):
+            scheduler.add_job(job, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True)
+
+    async def stop(self) -> None:
+        await self.hub.close_all()
+        if self._delivering is not None:
+            self._delivering.cancel()
+            await asyncio.gather(self._delivering, return_exceptions=True)
+
+    async def _refresh(self) -> None:
+        self.board.refresh()
+
+    async def _ping(self) -> None:
+        self.hub.ping({"type": "ping", "now": self.board.clock(), "seq": self.board.seq})
+
+    async def _sweep(self) -> None:
+        self.hub.sweep()

@@ -12,7 +12,7 @@ A re-check asks `POST /v1/auth` with the password given at login: `admin` stays 
 supervisor, any other level becomes a viewer, a refusal (wrong password now, account
 gone or disabled) ends the session. A PBX that cannot be asked changes nothing; the
 next sweep asks again. An action re-checks first when the last check is older than
-`auth.recheck_minutes` (`fresh_principal`).
+`auth.recheck_minutes` (`SessionKeeper.fresh`).
 """
 
 from __future__ import annotations
@@ -20,16 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from wallboard.hub import CLOSE_LOGGED_OUT, Hub
 from wallboard.logs import loggable
 from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
 from wallboard.principal import Auth, Principal, Role, Session
-
-if TYPE_CHECKING:  # the parts hold a keeper: only the type is needed here
-    from wallboard.tenancy import Parts
 
 log = logging.getLogger("wallboard.sessions")
 
@@ -52,6 +48,20 @@ class SessionKeeper:
         self.hub = hub
         self.recheck_seconds = recheck_seconds
         self._checking: dict[str, asyncio.Task[None]] = {}
+
+    async def fresh(self, principal: Principal) -> Principal | None:
+        """The principal as the PBX says it is now, asking it first when the last check is
+        older than auth.recheck_minutes; None when the session ended. PbxError when the PBX
+        cannot be asked."""
+        if principal.session_id is None:
+            return principal
+        session = self.auth.sessions.peek(principal.session_id)
+        if session is None:
+            return None
+        if session.checked <= self.auth.clock() - self.recheck_seconds:
+            if await recheck(self.auth, self.pbx, self.hub, session) is None:
+                return None
+        return replace(principal, role=session.role)
 
     async def sweep(self) -> None:
         for session in self.auth.sessions.purge():
@@ -116,18 +126,3 @@ async def recheck(auth: Auth, pbx: PbxClient, hub: Hub, session: Session) -> Rol
         close_stale_sockets(auth, hub)
     return role
 
-
-async def fresh_principal(found: Parts, principal: Principal) -> Principal | None:
-    """The principal as the PBX says it is now, asking it first when the last check is older
-    than auth.recheck_minutes; None when the session ended. PbxError when the PBX cannot be
-    asked."""
-    if principal.session_id is None:
-        return principal
-    auth = found.auth
-    session = auth.sessions.peek(principal.session_id)
-    if session is None:
-        return None
-    if session.checked <= auth.clock() - found.settings.auth.recheck_minutes * 60:
-        if await recheck(auth, found.pbx, found.hub, session) is None:
-            return None
-    return replace(principal, role=session.role)

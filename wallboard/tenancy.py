@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -40,9 +39,6 @@ from wallboard.ratelimit import RateLimiter
 from wallboard.sessions import SWEEP_EVERY_S as SESSIONS_EVERY_S
 from wallboard.sessions import SessionKeeper
 from wallboard.settings import Settings, TenantSettings
-
-if TYPE_CHECKING:  # the provider's board reads the tenants' parts
-    from wallboard.provider import ProviderBoard
 
 DEFAULT = "default"  # the one tenant of a deployment without [[tenants]]
 SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
@@ -67,9 +63,9 @@ class Parts:
     keeper: SessionKeeper  # re-checks its sessions and closes the screens of those that end
     tenant: str = DEFAULT
     base: str = ""  # the URL prefix of its pages: "" alone, "/t/{id}" with [[tenants]]
+    history: Recorder | None = None  # its intraday history (history/recorder.py)
     cluster: TenantNode | None = None  # with cluster.redis_url: its line in Redis, and its lease
     board: Board | None = None  # levels set by supervisors, the wall's messages, alerts (board.py)
-    history: Recorder | None = None  # its intraday history (history/recorder.py)
 
 
 @dataclass
@@ -84,14 +80,12 @@ class Site:
     tenants: dict[str, Parts] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-    provider: ProviderBoard | None = None  # the provider's view, with [[tenants]]
-    provider_hub: Hub | None = None
     scheduler: AsyncIOScheduler = field(default_factory=AsyncIOScheduler)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # tenant -> its hub's delivery
     _running: bool = False
+    history: History | None = None  # the storage database's history tables, shared
     cluster: Cluster | None = None  # with cluster.redis_url: one of several processes
     board_store: BoardStore | None = None  # the boards' levels and wall messages, every tenant's
-    history: History | None = None  # the storage database's history tables, shared
 
     def __post_init__(self) -> None:
         self.kiosk_tokens = KioskTokens(self.settings.storage.path)  # the TVs' tokens, every tenant's

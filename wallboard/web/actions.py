@@ -26,7 +26,6 @@ from wallboard.pbx.errors import PbxError
 from wallboard.principal import Principal
 from wallboard.ratelimit import retry_after_header
 from wallboard.security import CsrfError, require_csrf
-from wallboard.sessions import fresh_principal
 from wallboard.web.context import parts, principal_of
 from wallboard.web.guards import client_ip, error_message, error_response, json_request, language, valid_ext
 
@@ -71,7 +70,7 @@ class _Attempt:
         """The account now, role, media type, CSRF and rate limit; returns the JSON body
         (None when not JSON)."""
         try:
-            fresh = await fresh_principal(parts(self.request), self.principal)
+            fresh = await parts(self.request).keeper.fresh(self.principal)
         except PbxError:
             raise Refusal(503, "UNREACHABLE") from None
         if fresh is None:

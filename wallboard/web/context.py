@@ -18,12 +18,14 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wallboard.principal import Principal
+from wallboard.provider import ProviderView
 from wallboard.settings import Settings
 from wallboard.tenancy import DEFAULT, Parts, Site
 
 PARTS_KEY = "wallboard.parts"
 SITE_KEY = "wallboard.site"
 PRINCIPAL_KEY = "principal"
+PROVIDER_KEY = "wallboard.provider"
 TENANT_PATH = re.compile(r"^/t/([a-z0-9-]{1,32})(/.*)?$")
 TENANT_HOOK = re.compile(r"^/hooks/pbx/([a-z0-9-]{1,32})/([^/]+)$")
 # With [[tenants]], the paths that belong to no tenant.
@@ -34,10 +36,12 @@ class PartsMiddleware:
     """Puts the site, the tenant's parts and the principal (a Principal or None) in every
     http and websocket scope. `parts=` alone: an app around one tenant's parts (tests)."""
 
-    def __init__(self, app: ASGIApp, site: Site | None = None, parts: Parts | None = None) -> None:
+    def __init__(self, app: ASGIApp, site: Site | None = None, parts: Parts | None = None,
+                 provider: ProviderView | None = None) -> None:
         self.app = app
         self.site = site
         self.parts = parts
+        self.provider = provider
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -53,6 +57,7 @@ class PartsMiddleware:
         scope, parts = found
         scope[SITE_KEY] = self.site
         scope[PARTS_KEY] = parts
+        scope[PROVIDER_KEY] = self.provider
         scope[PRINCIPAL_KEY] = parts.auth.principal_for(HTTPConnection(scope)) if parts else None
         await self.app(scope, receive, send)
 
@@ -94,6 +99,12 @@ def site(conn: HTTPConnection) -> Site:
     if not isinstance(found, Site):
         raise RuntimeError("PartsMiddleware is not installed")
     return found
+
+
+def provider_view(conn: HTTPConnection) -> ProviderView | None:
+    """The provider's view, with [[tenants]]; None without."""
+    found = conn.scope.get(PROVIDER_KEY)
+    return found if isinstance(found, ProviderView) else None
 
 
 def settings_of(conn: HTTPConnection) -> Settings:

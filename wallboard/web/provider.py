@@ -14,14 +14,14 @@ from starlette.websockets import WebSocket
 from wallboard.audience import Audience
 from wallboard.i18n import LOCALES, catalogue
 from wallboard.security import origin_allowed
-from wallboard.web.context import site
+from wallboard.web.context import provider_view, site
 from wallboard.web.guards import language, provider_token_ok
 from wallboard.web.pages import render
 from wallboard.web.ws import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHENTICATED
 
 
 def _refused(request: Request) -> Response | None:
-    if site(request).provider is None:
+    if provider_view(request) is None:
         return PlainTextResponse("Not Found", status_code=404)
     if not provider_token_ok(request):
         return PlainTextResponse("Forbidden: a provider token is needed (?token=)", status_code=403)
@@ -43,9 +43,9 @@ async def provider_state(request: Request) -> Response:
     refused = _refused(request)
     if refused is not None:
         return JSONResponse({"error": "provider token needed"}, status_code=refused.status_code)
-    board = site(request).provider
-    assert board is not None
-    return Response(orjson.dumps(board.snapshot()), media_type="application/json")
+    view = provider_view(request)
+    assert view is not None
+    return Response(orjson.dumps(view.board.snapshot()), media_type="application/json")
 
 
 async def provider_ws(ws: WebSocket) -> None:
@@ -55,8 +55,9 @@ async def provider_ws(ws: WebSocket) -> None:
         await ws.close(code=CLOSE_FORBIDDEN_ORIGIN)
         return
     await ws.accept()
-    if found.provider is None or found.provider_hub is None or not provider_token_ok(ws):
+    view = provider_view(ws)
+    if view is None or not provider_token_ok(ws):
         await ws.close(code=CLOSE_UNAUTHENTICATED)
         return
-    async with found.provider_hub.subscribe(ws, kind="provider", audience=Audience.WHOLE, session_id=None) as screen:
-        await found.provider_hub.serve(screen)
+    async with view.hub.subscribe(ws, kind="provider", audience=Audience.WHOLE, session_id=None) as screen:
+        await view.hub.serve(screen)
