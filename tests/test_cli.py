@@ -84,3 +84,30 @@ def test_demo_serves_a_live_board_against_its_own_simulator(tmp_path: Path) -> N
         assert "Wallboard demo: http://127.0.0.1:" in demo.log()
     finally:
         demo.stop()
+
+
+def test_demo_with_tenants_serves_a_board_per_tenant_and_the_provider_view(tmp_path: Path) -> None:
+    from tests.servers import ROOT, _spawn
+
+    port, pbx_port = free_port(), free_port()
+    env = {"WALLBOARD_CONFIG": str(ROOT / "config.toml"), "WALLBOARD_SERVER_PORT": str(port),
+           "WALLBOARD_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "WALLBOARD_PBX_BASE_URL": f"http://127.0.0.1:{pbx_port}",
+           "WALLBOARD_STORAGE_PATH": str(tmp_path / "wb.db")}
+    demo = Server(_spawn(["demo", "--tenants", "2", "--seed", "4", "--agents", "4"], env, tmp_path / "demo.log"),
+                  f"http://127.0.0.1:{port}", tmp_path / "demo.log")
+    try:
+        def rows() -> list[dict[str, object]] | None:
+            assert demo.proc.poll() is None, demo.log()[-2000:]
+            answer = httpx.get(demo.url + "/provider/api/state", params={"token": "demo-provider-view-token"},
+                               timeout=2)
+            found = answer.json()["tenants"] if answer.status_code == 200 else []
+            return found if len(found) == 2 and all(r["health"] == "ok" for r in found) else None
+
+        assert [r["id"] for r in wait_until(rows, 30, what="both tenants live")] == ["t1", "t2"]  # type: ignore[union-attr]
+        for tenant in ("t1", "t2"):
+            state = httpx.get(f"{demo.url}/t/{tenant}/api/state", timeout=2).json()
+            assert state["domain"] == f"{tenant}.sim.tel4vn.com"
+        assert "/t/t1/" in demo.log() and "/provider?token=" in demo.log()
+    finally:
+        demo.stop()

@@ -120,6 +120,12 @@ def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
 
     settings = _settings(config_path)
     settings = settings.with_values(auth={"mode": auth_mode})
+    demo_token = "demo-provider-view-token"
+    if kw.get("tenants"):  # one board per simulated tenant, and the provider's view over them
+        settings = settings.with_values(
+            tenants=[{"id": f"t{k}", "name": f"Tổng đài {k}", "api_key": f"sim-api-key-t{k}"}
+                     for k in range(1, kw["tenants"] + 1)],
+            provider={"tokens": [*settings.provider.tokens, demo_token]})
     setup_logging(settings.server.log_format, settings.secrets())
     pbx_url = urlsplit(settings.pbx.base_url)
     kw["api_key"] = kw.get("api_key") or settings.pbx.api_key or None  # the key the wallboard will use
@@ -128,9 +134,13 @@ def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
         Server(config(create_sim_app(options), options.host, options.port)),
         _wallboard_server(settings),
     ]
-    click.echo(f"\n  Wallboard demo: {settings.server.public_url}/"
-               f"\n  TV layout:      {settings.server.public_url}/?kiosk=1"
+    board = f"{settings.server.public_url}/t/t1" if settings.tenants else settings.server.public_url
+    click.echo(f"\n  Wallboard demo: {board}/"
+               f"\n  TV layout:      {board}/?kiosk=1"
                f"\n  PBX simulator:  {settings.pbx.base_url} ({options.agents} agents)")
+    if settings.tenants:
+        click.echo(f"  {len(settings.tenants)} tenants: /t/t1/ … /t/t{len(settings.tenants)}/; all of them: "
+                   f"{settings.server.public_url}/provider?token={demo_token}")
     if auth_mode == "pbx":
         click.echo("  Log in as supervisor@sim / supervisor (or viewer@sim / viewer)")
     click.echo("  Stop with Ctrl+C\n")
