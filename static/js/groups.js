@@ -36,10 +36,17 @@ export function groupValues(g, now) {
 export function viewValues(store, view, now) {
   if (!view) return null;
   const g = (view.kind === 'team' ? store.teams : store.hotlines)[view.name];
-  if (!g) return { waiting: null, longest_wait: null, service_level: null, answered: null, avg_talk: null };
+  if (!g) {
+    return { waiting: null, longest_wait: null, service_level: null, answered: null, no_answer: null, total: null,
+      avg_talk: null, answer_rate: null, busy: null, failed: null, unknown: null };
+  }
   const v = groupValues(g, now);
+  const total = v.answered != null && v.missed != null ? v.answered + v.missed : null;
   return { waiting: v.waiting, longest_wait: v.longest_wait, service_level: v.service_level,
-    answered: v.answered, no_answer: v.missed, avg_talk: v.avg_talk, answer_rate: null };
+    answered: v.answered, no_answer: v.missed, total, avg_talk: v.avg_talk,
+    answer_rate: v.missed_rate != null ? 100 - v.missed_rate : null,
+    // The PBX's report is the floor's: a team's screen has no busy, failed or unknown of its own.
+    busy: null, failed: null, unknown: null };
 }
 
 function fmt(name, value) {
