@@ -3,6 +3,7 @@ the figures with their debounce and hysteresis (watch.py)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -162,3 +163,25 @@ def test_levels_come_from_the_board_then_the_team_then_the_config() -> None:
 
 def test_fields_of_positional_records_are_unchanged() -> None:
     assert "wrapup" not in WIRE_FIELDS["agents"]  # wrap-up travels apart: data-state keeps its four values
+
+
+def test_teams_come_from_the_config_a_tenants_own_and_a_mistake_is_named(tmp_path: Any) -> None:
+    import pytest
+
+    from wallboard.settings import ConfigError, load_settings
+
+    path = tmp_path / "c.toml"
+    path.write_text('[[teams]]\nname = "Sales"\nextensions = ["1001"]\nwaiting_alarm = 3\n\n'
+                    '[[tenants]]\nid = "acme"\n[[tenants.teams]]\nname = "Front"\nextensions = ["201", "202"]\n')
+    settings = load_settings(path, env={})
+    assert [(t.name, t.extensions, t.thresholds) for t in settings.teams] == [("Sales", ("1001",),
+                                                                              (("waiting_alarm", 3.0),))]
+    acme = settings.for_tenant(settings.tenants[0])
+    assert [(t.name, t.extensions) for t in acme.teams] == [("Front", ("201", "202"))]
+    for text, words in (('[[teams]]\nname = "<b>"\nextensions = []\n', "[[teams]] name must be"),
+                        ('[[teams]]\nname = "A"\nextensions = [1]\n', "[[teams]] A: extensions must be"),
+                        ('[[teams]]\nname = "A"\nwait = 1\n', "unknown config key [[teams]] A: wait"),
+                        ('[teams]\nname = "A"\n', "must be an array of tables")):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            load_settings(path, env={})
