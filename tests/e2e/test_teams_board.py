@@ -199,3 +199,27 @@ def test_an_agent_is_in_wrapup_after_a_call(setup: tuple[Server, Server, Receive
     page.locator('[data-kpi="agents_wrapup"]', has_text=re.compile(r"^\s*1\s*$")).wait_for()
     page.wait_for_selector('[data-agent="1004"][data-state="idle"]:not([data-wrapup])', timeout=8000)
 
+
+
+def test_a_supervisor_sets_a_figures_levels_on_the_board(setup: tuple[Server, Server, Receivers],
+                                                         page: Any) -> None:
+    sim, wb, _ = setup
+    page.goto(wb.url + "/?lang=en")
+    page.wait_for_selector('[data-conn="live"]')
+    form = page.locator('[data-form="threshold"]')
+    form.locator('select[name="scope"]').select_option("")
+    form.locator('select[name="figure"]').select_option("waiting")
+    form.locator('input[name="warn"]').fill("1")
+    form.locator('input[name="alarm"]').fill("5")
+    form.locator('button[type="submit"]').click()
+    page.locator("[data-toast]", has_text="Levels saved.").wait_for()
+    call = ring(sim, "1002", "0944000002")
+    try:
+        page.wait_for_selector('[data-region="kpis"] [data-kpi="waiting"][data-level="warn"]')
+        assert page.locator('[data-level-mark="waiting"] .level-word').text_content() == "Warning"
+    finally:
+        move(sim, call, "hangup")
+        form.locator('[data-threshold-reset]').click()
+        page.locator("[data-toast]", has_text="Levels saved.").wait_for()
+    levels = httpx.get(wb.url + "/api/thresholds").json()["levels"][""]["waiting"]
+    assert levels == {"levels": [2.0, 3.0], "own": False}
