@@ -185,3 +185,22 @@ def test_teams_come_from_the_config_a_tenants_own_and_a_mistake_is_named(tmp_pat
         path.write_text(text)
         with pytest.raises(ConfigError, match=re.escape(words)):
             load_settings(path, env={})
+
+
+async def test_a_view_screen_gets_a_snapshot_at_most_once_a_second_for_patches_not_narrowed() -> None:
+    import asyncio
+
+    from wallboard.bus import Published
+    from wallboard.hub import RESYNC, Hub, Screen
+
+    hub = Hub(lambda *args: (0, b"{}"))
+    screen = Screen(None, "kiosk", Audience.MASKED, None, asyncio.Queue(8), view=View("team", "Sales"))  # type: ignore[arg-type]
+    hub.screens.add(screen)
+    for seq in (1, 2, 3):
+        hub.publish(Published("e", seq, dict.fromkeys(Audience, b"{}")))  # as from another process: no narrow
+    assert screen.queue.empty() and screen.view_due is not None
+    hub.sweep()
+    assert screen.queue.empty()  # not yet a second
+    screen.view_due -= 1.0
+    hub.sweep()
+    assert screen.queue.get_nowait() is RESYNC and screen.view_due is None

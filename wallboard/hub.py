@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -38,6 +39,8 @@ T = TypeVar("T")
 
 RESYNC = object()  # queue marker: send a fresh snapshot
 RESYNC_BYTES = b"resync"  # a view's patch that its screens cannot take: a snapshot instead
+UNNARROWED = b"unnarrowed"  # a patch with no narrowing (from another process): a snapshot, throttled
+VIEW_RESYNC_EVERY_S = 1.0  # at most this often per screen of a view for such patches
 STALL_BYTES = 16 * 1024  # unread bytes a screen may hold without taking any for a sweep
 # Heartbeat period. Pings also carry each source's last success: polls that change
 # nothing send no patch, so this is how a screen learns the board is still current.
@@ -80,6 +83,7 @@ class Screen:
     flowing: asyncio.Event = field(default_factory=asyncio.Event)  # set while not clogged
     closing: int | None = field(default=None)
     view: View | None = None  # narrowed to a team or a hotline (views.py)
+    view_due: float | None = None  # an unnarrowed patch came: a snapshot is due at this time (monotonic)
 
 
 class Hub:
@@ -141,7 +145,9 @@ class Hub:
     def _narrowed(self, key: tuple[Audience, View], patch: Published) -> bytes | None:
         """A view's patch message: None when it holds nothing for the view, RESYNC_BYTES when
         its screens must be sent a snapshot."""
-        ops = patch.narrow(*key) if patch.narrow is not None else None
+        if patch.narrow is None:
+            return UNNARROWED
+        ops = patch.narrow(*key)
         if ops is not None and not ops:
             return None
         after = self._after.get(key, 0)
@@ -161,6 +167,12 @@ class Hub:
         if body is RESYNC_BYTES:
             if not screen.resync_pending:
                 self.resync(screen)
+            return
+        if body is UNNARROWED:
+            # A cluster node that does not lead has the patch as published, not narrowed: its
+            # screens of a view get a fresh snapshot at most once a second (`sweep` sends the last).
+            if screen.view_due is None:
+                screen.view_due = time.monotonic() + VIEW_RESYNC_EVERY_S
             return
         line = screen.line
         if line is not None and not screen.busy and not screen.clogged and not screen.queue.qsize() and line.open():
@@ -198,14 +210,20 @@ class Hub:
         self.resyncs += len(self.screens)
 
     def sweep(self) -> None:
-        """Mark the screens that hold at least STALL_BYTES unread and took nothing since the
-        last sweep: they are written nothing more (their queue overflows into one snapshot,
-        sent once they read again). A slow screen that still reads is never marked.
+        """Send the snapshot due to a screen of a view (see UNNARROWED); then mark the screens
+        that hold at least STALL_BYTES unread and took nothing since the last sweep: they are
+        written nothing more (their queue overflows into one snapshot, sent once they read
+        again). A slow screen that still reads is never marked.
 
         "Took nothing": the line's count of bytes taken did not move (on the direct line the
         kernel's count of bytes the peer acknowledged, on the ASGI path the bytes its send
         took); where there is none, the unread bytes did not shrink."""
+        now = time.monotonic()
         for screen in self.screens:
+            if screen.view_due is not None and screen.view_due <= now:
+                screen.view_due = None
+                if not screen.resync_pending:
+                    self.resync(screen)
             unsent, taken = screen.line.unsent(), screen.line.taken()
             if taken is not None and screen.taken is not None:
                 idle = taken == screen.taken
