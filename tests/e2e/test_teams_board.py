@@ -223,3 +223,16 @@ def test_a_supervisor_sets_a_figures_levels_on_the_board(setup: tuple[Server, Se
         page.locator("[data-toast]", has_text="Levels saved.").wait_for()
     levels = httpx.get(wb.url + "/api/thresholds").json()["levels"][""]["waiting"]
     assert levels == {"levels": [2.0, 3.0], "own": False}
+
+
+def test_supervisors_see_the_alerts_deliveries(setup: tuple[Server, Server, Receivers], page: Any) -> None:
+    _, wb, receivers = setup
+    sent = len(receivers.on("/hook"))
+    assert sent, "the breach test ran first and alerted"
+    page.goto(wb.url + "/?lang=en")
+    status = page.locator("[data-alert-status]")
+    status.filter(has_text=re.compile(rf"webhook {sent} sent, 0 failed")).wait_for()
+    assert "slack" in (status.text_content() or "") and "telegram" in (status.text_content() or "")
+    page.goto(wb.url + "/kiosk")  # the wall's screens are not told
+    page.wait_for_selector('[data-conn="live"]')
+    assert page.locator("[data-alert-status]").count() == 0
