@@ -54,6 +54,6 @@ def test_the_screens_rules_are_the_servers() -> None:
     assert set(rules["AGENT_STATES"]) == agent_states == {"offline", "idle", "ringing", "oncall"}
     assert set(rules["CALL_STATES"]) == call_states
     assert set(rules["CALL_ACTIONS"]) == CALL_ACTIONS
-    checked = {"KEY_FIELD", "TOP_KEYS", "BOARD_KEYS", "IDLE", "MONITOR_SLACK_MS", "SOURCES", "AGENT_STATES", "CALL_STATES",
-               "CALL_ACTIONS"}
+    checked = {"KEY_FIELD", "TOP_KEYS", "BOARD_KEYS", "IDLE", "MONITOR_SLACK_MS", "SOURCES", "AGENT_STATES",
+               "CALL_STATES", "CALL_ACTIONS"}
     assert set(rules) == checked and js["functions"] == ["follows"], "a rule this test does not check"

@@ -39,12 +39,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from wallboard.apply import apply_ops
+from wallboard.groups import GroupDay
 from wallboard.health import Health
 from wallboard.patches import WIRE_FIELDS, Op, Patch, compact, del_op, fold_agents, object_op, record_op, set_op
 from wallboard.pbx.events import PHASES, CallEvent
 from wallboard.pbx.models import AgentRecord, CallRecord, StatusReport
 from wallboard.pbx.times import PbxTime
-from wallboard.groups import GroupDay
 from wallboard.stats import DayStats, Flow, WaitingCallers
 
 ANSWERED, HANGUP = PHASES["answered"], PHASES["hangup"]
