@@ -108,6 +108,7 @@ class PbxClient:
         self._api_key = api_key
         self._http = http
         self._gate = _GATES.setdefault(http, asyncio.Semaphore(IN_FLIGHT))
+        self._sent: set[asyncio.Future[httpx.Response]] = set()  # requests on their way, held until they end
         self._secret_token = secret_token
         self._clock = clock
         # Requests sent, per route template ("/v1/call/{call_id}/listen"), for metrics.
@@ -384,21 +385,36 @@ class PbxClient:
         seconds = self.timeout if time_limit is None else time_limit
         try:
             # httpx times each read separately, so a PBX dripping bytes could hold a
-            # request forever; the outer deadline bounds the whole exchange.
-            async with asyncio.timeout(seconds), self._gate:
-                return await self._http.request(
+            # request forever; the outer deadline bounds the whole exchange. The request
+            # itself is never cancelled (by that deadline, a poll's, a stop): httpcore 1.0.9
+            # leaks a pool slot for each request cancelled while it waits for its connection
+            # (encode/httpcore#1093), and once every slot leaked no tenant reached the PBX
+            # again until a restart. Left alone, it ends within httpx's own timeouts and
+            # gives its turn back then.
+            async with asyncio.timeout(seconds):
+                await self._gate.acquire()
+                sent = asyncio.ensure_future(self._http.request(
                     method,
                     self.base_url + path,
                     headers=headers,
                     params=params,
                     json=json,
                     timeout=httpx.Timeout(seconds),
-                )
+                ))
+                self._sent.add(sent)
+                sent.add_done_callback(self._finished)
+                return await asyncio.shield(sent)
         except (httpx.TimeoutException, TimeoutError):
             raise PbxError("TIMEOUT", f"The PBX did not answer {route} within {seconds:g} s.") from None
         except httpx.HTTPError as error:
             reason = type(error).__name__
             raise PbxError("UNREACHABLE", f"The PBX could not be reached for {route} ({reason}).") from None
+
+    def _finished(self, sent: asyncio.Future[httpx.Response]) -> None:
+        self._sent.discard(sent)
+        self._gate.release()
+        if not sent.cancelled():
+            sent.exception()  # retrieved: a caller that gave up on it is not told
 
     def _decode(self, response: httpx.Response) -> Any:
         status = response.status_code
