@@ -40,6 +40,7 @@ class Page:
     ready: str = '[data-conn="live"]'
     mobile: bool = False
     server: str = "board"  # the fixture that serves it: "board" or "tenants" (the provider's view)
+    open: str = ""  # clicked before the check: a panel that opens (its content is checked too)
 
 
 PAGES = [
@@ -49,9 +50,12 @@ PAGES = [
     Page("TV 720p", "/kiosk?token={kiosk}&lang=en", 1280, 720),
     Page("phone, vi", "/?lang=vi", 360, 780, theme="light", login=True, mobile=True),
     Page("phone, en", "/?lang=en", 360, 780, theme="dark", login=True, mobile=True),
+    Page("board tab, TV tokens open", "/?lang=en", theme="light", login=True, open="[data-kiosk-tokens] > summary"),
     Page("login", "/login?lang=vi", ready="form", theme="light"),
     Page("login, dark", "/login?lang=en", ready="form", theme="dark"),
     Page("audit", "/audit?lang=vi", ready="table, .empty", theme="light", login=True),
+    Page("history", "/history?lang=vi", ready="main.history", theme="light", login=True),
+    Page("history, dark", "/history?lang=en", ready="main.history", login=True),
     Page("provider", "/provider?token={provider}&lang=en", theme="light", server="tenants"),
     Page("provider, dark", "/provider?token={provider}&lang=vi", server="tenants"),
 ]
@@ -113,6 +117,8 @@ def run_axe(browser: Any, wb: Server, spec: Page) -> list[dict[str, Any]]:
         page.wait_for_selector(spec.ready)
         if "[data-conn" in spec.ready:
             page.wait_for_selector("[data-agent]:not([hidden]), [data-tenant]")
+        if spec.open:
+            page.click(spec.open)
         found: list[dict[str, Any]] = page.evaluate(
             """async () => {
                  const r = await axe.run(document, { resultTypes: ['violations'] });
@@ -144,3 +150,73 @@ def test_axe_is_the_npm_package_and_not_served(servers: tuple[Server, Server]) -
     for path in ("/static/js/axe.min.js", "/static/axe.min.js"):
         assert httpx.get(wb.url + path).status_code == 404
     assert Path(__file__).resolve().parents[2].joinpath("static", "js", "axe.min.js").exists() is False
+
+
+# What a supervisor's keyboard must reach on the board, in the tab.
+REACHABLE = ["a.skip-link", "[data-theme-toggle]", "[data-sound-toggle]", "[data-filter-state]", "[data-filter-search]",
+             "[data-sort]", "[data-call] [data-action=\"listen\"]", "[data-call] [data-action=\"transfer\"]",
+             "[data-form=\"click2call\"] input", "[data-form=\"myext\"] button", "[data-kiosk-tokens] > summary",
+             ".logout button"]
+
+FOCUSED = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const s = getComputedStyle(e);
+  const visible = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none';
+  return { key: e.outerHTML.slice(0, 90), visible, matches: %s.filter(sel => e.matches(sel)) };
+}"""
+
+
+def test_every_action_is_reached_by_keyboard_with_a_visible_focus(servers: tuple[Server, Server],
+                                                                  browser: Any) -> None:
+    _, wb = servers
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="vi-VN")
+    page = context.new_page()
+    try:
+        login(page, wb)
+        page.wait_for_selector("[data-call] [data-action]")
+        script = FOCUSED % json.dumps(REACHABLE)
+        reached: set[str] = set()
+        hidden_focus: list[str] = []
+        page.locator("body").focus()
+        for _ in range(160):
+            page.keyboard.press("Tab")
+            got = page.evaluate(script)
+            if got is None:
+                continue
+            reached.update(got["matches"])
+            if not got["visible"]:
+                hidden_focus.append(got["key"])
+        assert not hidden_focus, f"focus not visible on {hidden_focus[:5]}"
+        missing = [sel for sel in REACHABLE if sel not in reached]
+        assert not missing, f"not reached by Tab: {missing}"
+        # operable: the skip link moves to the agents, Enter toggles the theme
+        page.locator("a.skip-link").focus()
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "agents"
+        before = page.locator("html").get_attribute("data-theme")
+        page.locator("[data-theme-toggle]").focus()
+        page.keyboard.press("Enter")
+        assert page.locator("html").get_attribute("data-theme") != before
+    finally:
+        context.close()
+
+
+def test_the_toast_is_a_polite_live_region_and_reduced_motion_stops_flashing(servers: tuple[Server, Server],
+                                                                             browser: Any) -> None:
+    _, wb = servers
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, reduced_motion="reduce")
+    page = context.new_page()
+    try:
+        login(page, wb)
+        toast = page.locator("[data-toast]")
+        assert (toast.get_attribute("role"), toast.get_attribute("aria-live")) == ("status", "polite")
+        page.goto(f"{wb.url}/kiosk?token={KIOSK}")
+        page.wait_for_selector(".conn[data-conn]")
+        # every animation and transition is off, the connection dot's blink included
+        moving = page.evaluate("[...document.querySelectorAll('*')].filter(e => {"
+                               " const s = getComputedStyle(e); return s.animationName !== 'none'"
+                               " || parseFloat(s.transitionDuration) > 0; }).length")
+        assert moving == 0
+    finally:
+        context.close()
