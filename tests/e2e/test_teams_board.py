@@ -90,9 +90,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
             receivers.close()
 
 
-def ring(sim: Server, ext: str, number: str) -> str:
+def ring(sim: Server, ext: str, number: str, hotline: str = "19001919") -> str:
     answer = httpx.post(sim.url + "/_sim/calls", json={
-        "direction": "inbound", "number": number, "hotline": "19001919", "exts": [ext],
+        "direction": "inbound", "number": number, "hotline": hotline, "exts": [ext],
         "answer_by": None, "ring_seconds": None, "talk_seconds": None})
     assert answer.status_code == 200, answer.text
     return str(answer.json()["legs"][0]["call_id"])
@@ -120,6 +120,23 @@ def test_a_team_tv_shows_only_that_team(setup: tuple[Server, Server, Receivers],
     for call in (theirs, ours):
         move(sim, call, "hangup")
     page.wait_for_selector(f'[data-call="{ours}"]', state="detached")
+
+
+def test_a_hotline_tv_shows_only_that_hotlines_calls(setup: tuple[Server, Server, Receivers], page: Any) -> None:
+    sim, wb, _ = setup
+    page.goto(wb.url + "/kiosk?hotline=19002020")
+    page.wait_for_selector('[data-conn="live"]')
+    other = ring(sim, "1003", "0955000003")
+    mine = ring(sim, "1004", "0955000004", hotline="19002020")
+    try:
+        page.wait_for_selector(f'[data-call="{mine}"]')
+        page.wait_for_selector('[data-hotline="19002020"]')
+        page.locator('[data-region="kpis"] [data-kpi="waiting"]', has_text=re.compile(r"^\s*1\s*$")).wait_for()
+        assert page.locator(f'[data-call="{other}"]').count() == 0
+        assert page.locator('[data-hotline="19001919"]').count() == 0
+    finally:
+        for call in (other, mine):
+            move(sim, call, "hangup")
 
 
 def test_a_breach_turns_a_figure_to_alarm_and_clears_with_hysteresis_and_alerts_once(
