@@ -204,3 +204,22 @@ async def test_a_view_screen_gets_a_snapshot_at_most_once_a_second_for_patches_n
     screen.view_due -= 1.0
     hub.sweep()
     assert screen.queue.get_nowait() is RESYNC and screen.view_due is None
+
+
+async def test_the_hub_forgets_a_view_once_its_last_screen_is_gone() -> None:
+    from typing import cast
+
+    from starlette.websockets import WebSocket
+
+    from wallboard.hub import Hub
+    from wallboard.server import LINE_KEY, AsgiLine
+
+    hub = Hub(lambda *args: (0, b"{}"))
+    ws = cast(WebSocket, type("FakeWs", (), {"scope": {"type": "websocket", LINE_KEY: AsgiLine()}})())
+    view = View("team", "anything a client asks for")
+    async with hub.subscribe(ws, kind="kiosk", audience=Audience.MASKED, session_id=None, view=view):
+        hub._after[(Audience.MASKED, view)] = 7
+        async with hub.subscribe(ws, kind="kiosk", audience=Audience.MASKED, session_id=None, view=view):
+            pass
+        assert (Audience.MASKED, view) in hub._after  # another screen of the view is still there
+    assert hub._after == {}

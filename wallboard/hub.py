@@ -273,6 +273,10 @@ class Hub:
             yield screen
         finally:
             self.screens.discard(screen)
+            if view is not None and not any(s.view == view for s in self.screens):
+                # The last screen of a view: what the hub kept of it goes too (any name may be asked for).
+                for key in [k for k in self._after if k[1] == view]:
+                    del self._after[key]
 
     async def serve(self, screen: Screen) -> None:
         """Send the screen's queue and read its requests until either side closes.
