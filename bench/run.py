@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--no-tenants", action="store_true", help="skip the tenants phase (bench/tenants.py)")
     parser.add_argument("--tenants-only", action="store_true", help="only the tenants phase")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the cluster phase (bench/cluster.py)")
     args = parser.parse_args(argv)
     if args.tenants_only:
         tenants.run(tenants.QUICK if args.quick else tenants.FULL)
@@ -241,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_tenants:
         print()
         tenants.run(tenants.QUICK if args.quick else tenants.FULL)
+    if not args.no_cluster:
+        from bench import cluster
+
+        print()  # three nodes on one Redis, beside the single process above (issue 14)
+        cluster.main(["--quick"] if args.quick else [])
     print(f"\ndone in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -30,6 +30,10 @@ from wallboard.cluster.keys import Keys
 
 log = logging.getLogger("wallboard.cluster.lease")
 
+# How often a node looks at a lease another node holds when the scope is assigned to it:
+# only while a hand-over is pending (the holder releases it within a lease), so cheap.
+HAND_OVER_POLL_S = 0.05
+
 # KEYS: lease, fence. ARGV: node, lease ms, nonce, hold back (1: only look).
 # -> {1, fence} when this call won (a new fence; the lease is '<node> <fence> <nonce>');
 #    {0, holder, pttl ms} when someone holds it; {2} when free and held back.
@@ -168,9 +172,13 @@ class Leadership:
             self.won.set()
             log.info("node %s leads scope %s (fence %d)", self.node, self.scope, self.fence)
             return self.renew_every
-        # Someone holds it: try again just after it would run out, if that is sooner.
+        # Someone holds it: try again just after it would run out, if that is sooner; the
+        # node it is assigned to looks often, as its holder hands it over (members.py).
         left = int(answer[2])
-        return min(self.renew_every, left / 1000 + 0.002) if left > 0 else 0.002
+        if left <= 0:
+            return 0.002
+        soon = HAND_OVER_POLL_S if self._prefer is not None and self._prefer() else self.renew_every
+        return min(soon, left / 1000 + 0.002)
 
     async def _keep(self) -> float:
         token = self.token
