@@ -228,7 +228,8 @@ class Screen:
         kinds = [m["type"] for m in self.messages if m.get("type") in ("snapshot", "patch")]
         if resumed_at is None:
             assert kinds and kinds[0] == "snapshot", kinds[:3]
-            assert kinds.count("snapshot") == 1, f"{self.url}: {kinds.count('snapshot')} snapshots"
+            assert kinds.count("snapshot") == 1, (f"{self.url}: snapshots at "
+                                                  f"{[(m['epoch'], m['seq']) for m in self.of('snapshot')]}")
             last = self.messages[[m.get("type") for m in self.messages].index("snapshot")]["seq"]
         else:
             assert "snapshot" not in kinds, f"{self.url}: a snapshot on resume"

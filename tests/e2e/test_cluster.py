@@ -59,6 +59,13 @@ async def redis(redis_srv: RedisServer) -> AsyncIterator[Redis]:
 
 
 async def screens_on(nodes: list[Node]) -> list[Screen]:
+    """A screen on each node, once each node holds the line (before, it serves an empty board)."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        for node in nodes:
+            deadline = time.monotonic() + 15
+            while (await http.get(node.url + "/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, f"{node.name} never ready"
+                await asyncio.sleep(0.05)
     screens = [Screen(node) for node in nodes]
     await until(lambda: all(s.of("snapshot") for s in screens), 10, "every screen's snapshot")
     return screens
@@ -91,6 +98,13 @@ async def converged(rig: Rig, http: httpx.AsyncClient) -> list[str]:
         if now not in (expected(before, now["agents"]), expected(after, now["agents"])):
             differ.append(node.name)
     return differ
+
+
+async def pbx_requests(node: Node) -> float:
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(node.url + "/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("wallboard_pbx_requests_total"))
 
 
 async def test_the_leader_killed_under_faulty_traffic(rig: Rig) -> None:
@@ -143,7 +157,14 @@ async def test_a_frozen_leader_then_redis_restarted(rig: Rig, redis: Redis, redi
     leader = await rig.leader()
     others = [n for n in rig.nodes if n is not leader]
     screens = await screens_on(rig.nodes)
+    asked = {node.name: await pbx_requests(node) for node in rig.nodes}
     await screens[0].until_seq(max(s.seq for s in screens) + 3)
+    deadline = time.monotonic() + 10
+    while await pbx_requests(leader) < asked[leader.name] + 4:  # a few polls of the leader's
+        assert time.monotonic() < deadline, "the leader does not read the PBX"
+        await asyncio.sleep(0.1)
+    for node in others:  # ... and none of the others'
+        assert await pbx_requests(node) == asked[node.name], node.name
     old_fence = int((await redis.get(KEYS.lease)).split()[1])
     leader.server.proc.send_signal(signal.SIGSTOP)
     try:

@@ -155,11 +155,10 @@ class TenantNode:
         task.add_done_callback(self._forwarding.discard)
 
     def readiness(self) -> Readiness | None:
-        if self._leading:
-            return None
+        """Ready once its screens can be served the line; a leader also once it read the PBX."""
         if not self.mirror.loaded:
             return Readiness(False, "no state read from Redis yet", None)
-        return Readiness(True, "", None)
+        return None if self._leading else Readiness(True, "", None)
 
     # -- every node --
 
