@@ -1,37 +1,63 @@
-"""The audit log: one SQLite row per supervisor action attempt, allowed or refused.
+"""The audit log: one row per supervisor action attempt, allowed or refused, in the
+storage database (wallboard/storage: SQLite at storage.path, or the PostgreSQL of
+storage.database_url that every node of a cluster shares, so an action on any node is
+audited once, in one place).
 
 A row is written before the PBX is called and completed once it answers; the
-database refuses any other change to a row (see the triggers), so the log can be
-trusted after the fact. Repeated refusals fold: a refused attempt of the same
-person (username and role), from the same address, for the same action and with
-the same result as the newest such row, less than `FOLD_WINDOW_MS` after that row
-began, adds one to its `count` and moves its `last_at` instead of writing a row
-(the row keeps its first attempt's call, extensions and number). So a kiosk or a
-viewer pressing a button in a loop costs a row per ten minutes, not a row per
-request, and nothing is hidden: the row says how many and when from and to, and
-any other row in between still stands on its own. The trigger lets only such a
-fold touch a finished row.
+database refuses any other change to a row (SQLite: triggers; PostgreSQL: a trigger
+function with the same rule), so the log can be trusted after the fact. Repeated
+refusals fold: a refused attempt of the same person (username and role), from the same
+address, for the same action and with the same result as the newest such row, less
+than `FOLD_WINDOW_MS` after that row began, adds one to its `count` and moves its
+`last_at` instead of writing a row (the row keeps its first attempt's call, extensions
+and number). So a kiosk or a viewer pressing a button in a loop costs a row per ten
+minutes, not a row per request, and nothing is hidden: the row says how many and when
+from and to, and any other row in between still stands on its own. The trigger lets
+only such a fold touch a finished row.
 
-All SQLite work runs on one dedicated thread: the event loop never waits on the
-disk, and the connection is only ever touched by the thread that opened it. The
-files (the database, its -wal and -shm) are readable by their owner only.
+When the database cannot be reached, `begin` raises `StorageUnavailable`: the caller
+refuses the action (nothing is done without its row) and the board keeps running; the
+next attempt tries again, with no restart. A result that cannot be written is kept and
+written with the next row that can be.
+
+SQLite files are readable by their owner only (the storage layer makes them so). An
+SQLite file of the audit log's own schema (versions 1 to 3 in its `schema_version`
+table) is brought into the storage layer's migrations as it stands, rows kept.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
+import logging
 import re
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as clock_time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    select,
+    text,
+    update,
+)
+
+from wallboard.storage import Database, Migration, Schema, StorageUnavailable
+
+log = logging.getLogger("wallboard.audit")
 
 COLUMNS = (
     "id", "at", "username", "role", "ip", "action", "call_id", "agent_ext", "target_ext",
@@ -39,15 +65,37 @@ COLUMNS = (
 )
 # Read back with every row: how many attempts it stands for, and when the last one was.
 FOLD_COLUMNS = ("count", "last_at")
-# A fold stays open this long after its first attempt; the second migration's trigger
-# holds the same number.
+# A fold stays open this long after its first attempt; the triggers hold the same number.
 FOLD_WINDOW_MS = 600_000
 # ?result= takes one of these words, or an error code as the log writes it.
 RESULT_WORDS = frozenset({"ok", "refused", "failed", "pending"})
 RESULT_CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
-# Migration N takes the database from schema version N to N+1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (
+METADATA = MetaData()
+# How queries see the table (its DDL is the migrations' own, frozen, per engine).
+audit = Table(
+    "audit", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", String(32), nullable=False),
+    Column("at", BigInteger, nullable=False),  # epoch ms, UTC
+    Column("username", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("ip", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("call_id", Text),
+    Column("agent_ext", Text),
+    Column("target_ext", Text),
+    Column("phone", Text),
+    Column("allowed", Integer, nullable=False),
+    Column("result", Text),
+    Column("error", Text),
+    Column("count", Integer, nullable=False),
+    Column("last_at", BigInteger),
+)
+
+# The audit log's SQLite schema before the storage layer: migration N took a file from
+# version N to N+1 (its `schema_version` table). Released: never edited.
+SQLITE_MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE audit (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -138,61 +186,205 @@ MIGRATIONS: tuple[str, ...] = (
     BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
     """,
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+# What the old `schema_version` table says once the storage layer's migrations own the
+# table: an older wallboard opening the file stops with "newer than this program knows".
+SQLITE_MOVED = len(SQLITE_MIGRATIONS) + 1
+
+# The same table in PostgreSQL, at the shape of SQLite's version 3, and the same rule in a
+# trigger function (NULL comparisons count as a change, TRUNCATE is refused too).
+POSTGRES_FIRST: tuple[str, ...] = (
+    """
+    CREATE TABLE audit (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant TEXT NOT NULL DEFAULT 'default',
+        at BIGINT NOT NULL,
+        username TEXT NOT NULL,
+        role TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        action TEXT NOT NULL,
+        call_id TEXT,
+        agent_ext TEXT,
+        target_ext TEXT,
+        phone TEXT,
+        allowed INTEGER NOT NULL,
+        result TEXT,
+        error TEXT,
+        count INTEGER NOT NULL DEFAULT 1,
+        last_at BIGINT
+    )
+    """,
+    "CREATE INDEX audit_at ON audit (at)",
+    "CREATE INDEX audit_username_at ON audit (username, at)",
+    "CREATE INDEX audit_result_at ON audit (result, at)",
+    "CREATE INDEX audit_tenant_at ON audit (tenant, at)",
+    "CREATE INDEX audit_fold ON audit (tenant, username, ip, action, result, id)",
+    """
+    CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $body$
+    BEGIN
+      IF TG_OP <> 'UPDATE' THEN
+        RAISE EXCEPTION 'audit rows are append-only' USING ERRCODE = 'restrict_violation';
+      END IF;
+      IF (NEW.id, NEW.tenant, NEW.at, NEW.username, NEW.role, NEW.ip, NEW.action, NEW.call_id,
+          NEW.agent_ext, NEW.target_ext, NEW.phone, NEW.allowed)
+         IS DISTINCT FROM (OLD.id, OLD.tenant, OLD.at, OLD.username, OLD.role, OLD.ip, OLD.action,
+          OLD.call_id, OLD.agent_ext, OLD.target_ext, OLD.phone, OLD.allowed)
+         OR NOT COALESCE(
+           (OLD.result IS NULL AND NEW.count = OLD.count AND NEW.last_at IS NOT DISTINCT FROM OLD.last_at)
+           OR (OLD.allowed = 0 AND OLD.result IS NOT NULL
+               AND NEW.result IS NOT DISTINCT FROM OLD.result AND NEW.error IS NOT DISTINCT FROM OLD.error
+               AND NEW.count > OLD.count
+               AND NEW.last_at >= COALESCE(OLD.last_at, OLD.at)
+               AND NEW.last_at < OLD.at + 600000
+               AND NOT EXISTS (
+                 SELECT 1 FROM audit AS later
+                 WHERE later.tenant = OLD.tenant AND later.username = OLD.username AND later.ip = OLD.ip
+                   AND later.action = OLD.action AND later.result = OLD.result
+                   AND later.id > OLD.id AND later.role = OLD.role AND later.allowed = 0)),
+           false)
+      THEN
+        RAISE EXCEPTION 'audit rows are append-only' USING ERRCODE = 'restrict_violation';
+      END IF;
+      RETURN NEW;
+    END
+    $body$
+    """,
+    "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit"
+    " FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit"
+    " FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+)
+
+
+def _first(conn: Connection) -> None:
+    """The table as the audit log left it: PostgreSQL's made new; an SQLite file's own
+    migrations run from wherever it stood (0: a new file), its rows kept."""
+    if conn.dialect.name != "sqlite":
+        for statement in POSTGRES_FIRST:
+            conn.exec_driver_sql(statement)
+        return
+    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    found = conn.exec_driver_sql("SELECT version FROM schema_version").scalar()
+    version = int(found or 0)
+    if version > len(SQLITE_MIGRATIONS):
+        raise AuditError(f"the audit table has schema version {version}, newer than this program knows "
+                         f"({len(SQLITE_MIGRATIONS)}); use a newer wallboard or another storage.path")
+    for step in SQLITE_MIGRATIONS[version:]:
+        for statement in _statements(step):
+            conn.exec_driver_sql(statement)
+    conn.exec_driver_sql("DELETE FROM schema_version")
+    conn.exec_driver_sql(f"INSERT INTO schema_version (version) VALUES ({SQLITE_MOVED})")
+
+
+SCHEMA = Schema("audit", (Migration(1, _first),))
+SCHEMA_VERSION = len(SCHEMA.migrations)
 
 
 class AuditError(Exception):
-    """The audit database cannot be used; the message says why in one sentence."""
+    """The audit table cannot be used as it is (e.g. made by a newer wallboard)."""
 
 
 class AuditLog:
-    def __init__(self, path: str | Path, *, tz: tzinfo = UTC,
+    """`AuditLog(db)` on the deployment's storage database, or `AuditLog(path)`: an SQLite
+    file of its own (tests, tools), closed with the log."""
+
+    def __init__(self, where: Database | str | Path, *, tz: tzinfo = UTC,
                  clock: Callable[[], float] = time.time) -> None:
-        self.path = str(path)
+        self._own = not isinstance(where, Database)
+        self.db = where if isinstance(where, Database) else Database(f"sqlite+aiosqlite:///{Path(where).resolve()}")
         self.tz = tz  # days in ?date= filters are local days in this zone
         self._clock = clock
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
+        self._ready = False
+        self._said: str | None = None
+        self._unfinished: dict[int, tuple[str, str | None]] = {}  # results not written yet
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+        """Migrate the table. A database that cannot be reached now is said once in the log
+        and tried again by the next attempt; a table it cannot use raises AuditError."""
         try:
-            await self._run(self._open_db)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise
+            await self._ensure()
+        except StorageUnavailable:
+            pass
 
     async def close(self) -> None:
-        if self._executor is None:
+        if self._unfinished:
+            log.warning("audit: %d results not written (the database cannot be reached): rows %s stay pending",
+                        len(self._unfinished), sorted(self._unfinished))
+        if self._own:
+            await self.db.close()
+
+    async def _ensure(self) -> None:
+        if self._ready:
             return
-        await self._run(self._close_db)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        try:
+            version = await self.db.version(SCHEMA.group)
+            if version > SCHEMA_VERSION:
+                raise AuditError(f"the audit table has schema version {version}, newer than this program "
+                                 f"knows ({SCHEMA_VERSION}); use a newer wallboard or another storage.path")
+            await self.db.migrate(SCHEMA)
+        except StorageUnavailable as e:
+            self._unavailable(e)
+            raise
+        self._ready = True
+
+    def _unavailable(self, error: StorageUnavailable) -> None:
+        if self._said != str(error):
+            log.warning("audit log unavailable, supervisor actions are refused: %s", error)
+            self._said = str(error)
+
+    def _recovered(self) -> None:
+        if self._said is not None:
+            log.info("audit log: the storage database answers again")
+            self._said = None
 
     async def begin(self, *, username: str, role: str, ip: str, action: str,
                     call_id: str | None = None, agent_ext: str | None = None,
                     target_ext: str | None = None, phone: str | None = None,
                     allowed: bool = True, result: str | None = None,
                     error: str | None = None, tenant: str = "default") -> int:
-        """Write the row of one attempt and return its id.
+        """Write the row of one attempt and return its id; StorageUnavailable when it cannot
+        be written (then nothing may be done).
 
         An allowed attempt is written with no result, before the PBX is asked;
         a refused one is written whole (allowed=False, result=its error code), or
         folded into the open row of the same refusals (see the module's doc).
         """
+        if not allowed and result is None:
+            raise ValueError("a refused attempt is written with its result")
         now = int(self._clock() * 1000)
-        row = (now, username, role, ip, action, call_id, agent_ext,
-               target_ext, phone, int(allowed), result, error, tenant, now)
-        if not allowed:
-            if result is None:
-                raise ValueError("a refused attempt is written with its result")
-            return await self._run(self._refuse, row)
-        return await self._run(self._insert, row)
+        row = {"tenant": tenant, "at": now, "username": username, "role": role, "ip": ip, "action": action,
+               "call_id": call_id, "agent_ext": agent_ext, "target_ext": target_ext, "phone": phone,
+               "allowed": int(allowed), "result": result, "error": error, "count": 1, "last_at": now}
+        await self._ensure()
+        try:
+            async with self.db.begin() as conn:
+                row_id = await (self._insert(conn, row) if allowed else self._refuse(conn, row))
+        except StorageUnavailable as e:
+            self._unavailable(e)
+            raise
+        self._recovered()
+        if self._unfinished:
+            await self._write_unfinished()
+        return row_id
 
     async def finish(self, row_id: int, result: str, error: str | None = None) -> None:
-        """Record the outcome of an allowed attempt: "ok" or the PBX's error code."""
-        await self._run(self._update, row_id, result, error)
+        """Record the outcome of an allowed attempt: "ok" or the PBX's error code. When the
+        database cannot be reached now, it is written with the next row that can be."""
+        try:
+            async with self.db.begin() as conn:
+                await self._update(conn, row_id, result, error)
+        except StorageUnavailable as e:
+            self._unavailable(e)
+            log.warning("audit: the result %s of row %d is written once the database answers", result, row_id)
+            self._unfinished[row_id] = (result, error)
+
+    async def _write_unfinished(self) -> None:
+        try:
+            async with self.db.begin() as conn:
+                for row_id, (result, error) in self._unfinished.items():
+                    await self._update(conn, row_id, result, error)
+        except StorageUnavailable:
+            return
+        self._unfinished.clear()
 
     async def query(self, *, date: str | None = None, username: str | None = None,
                     result: str | None = None, limit: int = 200, tenant: str = "default") -> list[dict[str, Any]]:
@@ -202,22 +394,25 @@ class AuditLog:
         `username` is who; `result` is "ok", "refused" (stopped before the PBX),
         "failed" (the PBX said no), "pending" (not answered yet) or one error code.
         """
-        where: list[str] = ["tenant = ?"]
-        params: list[Any] = [tenant]
+        t = audit.c
+        where: list[ColumnElement[bool]] = [t.tenant == tenant]
         if date:
             start, end = self._day_bounds(date)
-            where.append("at < ? AND COALESCE(last_at, at) >= ?")
-            params += [end, start]
+            where += [t.at < end, func.coalesce(t.last_at, t.at) >= start]
         if username:
-            where.append("username = ?")
-            params.append(username)
+            where.append(t.username == username)
         if result:
-            where.append(_result_filter(result, params))
-        columns = [*COLUMNS, "count", "COALESCE(last_at, at)"]
-        sql = f"SELECT {', '.join(columns)} FROM audit WHERE " + " AND ".join(where)
-        sql += " ORDER BY at DESC, id DESC LIMIT ?"
-        params.append(max(1, min(limit, 10_000)))
-        return await self._run(self._select, sql, tuple(params))
+            where.append(_result_filter(result))
+        columns = [t[name] for name in COLUMNS]
+        query = (select(*columns, t["count"], func.coalesce(t.last_at, t.at))
+                 .where(and_(*where)).order_by(t.at.desc(), t.id.desc()).limit(max(1, min(limit, 10_000))))
+        await self._ensure()
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        out = [dict(zip((*COLUMNS, *FOLD_COLUMNS), row, strict=True)) for row in rows]
+        for found in out:
+            found["allowed"] = bool(found["allowed"])
+        return out
 
     def _day_bounds(self, day: str) -> tuple[int, int]:
         try:
@@ -228,148 +423,58 @@ class AuditLog:
         except (OverflowError, OSError):  # the last day there is, or a clock out of range
             raise ValueError(f"no day {day!r} in the audit log's calendar") from None
 
-    # -- on the database thread ---------------------------------------------------
+    # -- in a transaction ------------------------------------------------------------
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise AuditError("the audit log is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _insert(self, conn: Any, row: dict[str, Any]) -> int:
+        done = await conn.execute(audit.insert().values(**row))
+        return int(done.inserted_primary_key[0])
 
-    def _open_db(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _private(self.path)
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None)
-        except sqlite3.Error as e:
-            raise AuditError(f"the audit database {self.path!r} cannot be opened: {e}") from None
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            _migrate(db, self.path)
-        except BaseException:
-            db.close()
-            raise
-        if self.path != ":memory:":
-            for suffix in ("-wal", "-shm"):  # SQLite gives them the database's mode; older ones
-                if Path(self.path + suffix).exists():
-                    _private(self.path + suffix)
-        self._db = db
+    async def _refuse(self, conn: Any, row: dict[str, Any]) -> int:
+        """Fold a refused attempt into the open row of its kind, else write a new row.
+        SQLite's write transaction is exclusive already; PostgreSQL takes a lock per kind,
+        so two nodes folding the same refusals queue instead of both writing a row."""
+        t = audit.c
+        kind = (row["tenant"], row["username"], row["ip"], row["action"], row["result"], row["role"])
+        if self.db.dialect == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": zlib.crc32("\x1f".join(kind).encode())})
+        open_fold = (await conn.execute(
+            select(t.id, t.at, func.coalesce(t.last_at, t.at))
+            .where(t.tenant == row["tenant"], t.username == row["username"], t.ip == row["ip"],
+                   t.action == row["action"], t.result == row["result"], t.role == row["role"], t.allowed == 0)
+            .order_by(t.id.desc()).limit(1))).first()
+        now = row["at"]
+        if open_fold is not None and open_fold[2] <= now < open_fold[1] + FOLD_WINDOW_MS:
+            await conn.execute(update(audit).where(t.id == open_fold[0])
+                               .values({t["count"]: t["count"] + 1, t.last_at: now}))
+            return int(open_fold[0])
+        return await self._insert(conn, row)
 
-    def _close_db(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise AuditError("the audit log is not open")
-        return self._db
-
-    def _insert(self, row: tuple[Any, ...]) -> int:
-        cursor = self._conn().execute(
-            f"INSERT INTO audit ({', '.join((*COLUMNS[1:], 'last_at'))}) "
-            f"VALUES ({', '.join('?' * len(row))})",
-            row,
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
-
-    def _refuse(self, row: tuple[Any, ...]) -> int:
-        """Fold a refused attempt into the open row of its kind, else write a new row."""
-        now, username, role, ip, action, *_, result, _error, tenant, _ = row
-        db = self._conn()
-        db.execute("BEGIN IMMEDIATE")  # another process's fold must not slip in between
-        try:
-            open_fold = db.execute(
-                "SELECT id, at, COALESCE(last_at, at) FROM audit WHERE tenant = ? AND username = ? AND ip = ?"
-                " AND action = ? AND result = ? AND role = ? AND allowed = 0"
-                " ORDER BY id DESC LIMIT 1",
-                (tenant, username, ip, action, result, role),
-            ).fetchone()
-            if open_fold is not None and open_fold[2] <= now < open_fold[1] + FOLD_WINDOW_MS:
-                db.execute("UPDATE audit SET count = count + 1, last_at = ? WHERE id = ?",
-                           (now, open_fold[0]))
-                row_id = int(open_fold[0])
-            else:
-                row_id = self._insert(row)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return row_id
-
-    def _update(self, row_id: int, result: str, error: str | None) -> None:
-        self._conn().execute(
-            "UPDATE audit SET result = ?, error = ? WHERE id = ? AND result IS NULL",
-            (result, error, row_id),
-        )
-
-    def _select(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        rows = self._conn().execute(sql, params).fetchall()
-        out = [dict(zip((*COLUMNS, *FOLD_COLUMNS), row, strict=True)) for row in rows]
-        for row in out:
-            row["allowed"] = bool(row["allowed"])
-        return out
+    async def _update(self, conn: Any, row_id: int, result: str, error: str | None) -> None:
+        t = audit.c
+        await conn.execute(update(audit).where(t.id == row_id, t.result.is_(None))
+                           .values(result=result, error=error))
 
 
-def _result_filter(result: str, params: list[Any]) -> str:
-    """The WHERE clause of ?result=, its parameter appended to `params`."""
+def _result_filter(result: str) -> ColumnElement[bool]:
+    """The condition of ?result=."""
+    t = audit.c
     word = result.strip()
     if word == "ok":
-        params.append("ok")
-        return "result = ?"
+        return t.result == "ok"
     if word == "refused":
-        return "allowed = 0"
+        return t.allowed == 0
     if word == "failed":
-        return "allowed = 1 AND result IS NOT NULL AND result <> 'ok'"
+        return and_(t.allowed == 1, t.result.is_not(None), t.result != "ok")
     if word == "pending":
-        return "allowed = 1 AND result IS NULL"
+        return and_(t.allowed == 1, t.result.is_(None))
     if not RESULT_CODE.match(word):
         raise ValueError(f"result must be one of {sorted(RESULT_WORDS)} or an error code")
-    params.append(word)
-    return "result = ?"
-
-
-def _private(path: str) -> None:
-    """Create the file readable and writable by its owner only, or make it so."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    if os.stat(path).st_mode & 0o077:
-        os.chmod(path, 0o600)
-
-
-def schema_version(db: sqlite3.Connection) -> int:
-    """0 for a new database (no version table yet)."""
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT version FROM schema_version").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _migrate(db: sqlite3.Connection, path: str) -> None:
-    """Bring the database to SCHEMA_VERSION, one transaction per step."""
-    version = schema_version(db)
-    if version > SCHEMA_VERSION:
-        raise AuditError(
-            f"the audit database {path!r} has schema version {version}, newer than this "
-            f"program knows ({SCHEMA_VERSION}); use a newer wallboard or another storage.path"
-        )
-    for step in range(version, SCHEMA_VERSION):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(MIGRATIONS[step]):
-                db.execute(statement)
-            db.execute("DELETE FROM schema_version")
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (step + 1,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    return t.result == word
 
 
 def _statements(script: str) -> list[str]:
-    # executescript() would commit our transaction; split instead. A trigger's
-    # body holds semicolons, so keep reading until SQLite says it is complete.
+    # A trigger's body holds semicolons: keep reading until SQLite says a statement is complete.
     statements: list[str] = []
     pending = ""
     for line in script.splitlines(keepends=True):
@@ -378,4 +483,3 @@ def _statements(script: str) -> list[str]:
             statements.append(pending.strip())
             pending = ""
     return [s for s in statements if s]
-

@@ -150,7 +150,7 @@ class Database:
     def _create_engine(self) -> AsyncEngine:
         if self.dialect == "sqlite":
             path = Path(self.url.database or "")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not path.exists():
                 path.touch(mode=0o600)
             os.chmod(path, 0o600)  # SQLite gives its -wal and -shm files the database's mode
