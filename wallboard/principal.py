@@ -175,6 +175,34 @@ class SessionStore:
         return now - session.last_seen > self.idle_seconds or (
             self.max_age is not None and now - session.created > self.max_age)
 
+    # -- the same, for callers that may have to wait: a store shared by several processes
+    # (cluster/shared_auth.py) does its I/O here; this one answers at once.
+
+    async def fetch(self, session_id: str) -> Session | None:
+        """As `get`: the live session, marked as used now."""
+        return self.get(session_id)
+
+    async def begin(self, username: str, role: Role, ext: str | None, *,
+                    credential: Credential | None = None) -> Session:
+        """As `create`. SharedUnavailable when a shared store cannot be written."""
+        return self.create(username, role, ext, credential=credential)
+
+    async def finish(self, session_id: str) -> Session | None:
+        """As `end`."""
+        return self.end(session_id)
+
+    async def refresh(self) -> list[Session]:
+        """The sessions that ended since the last call (here: idle or too old, as `purge`;
+        a shared store adds those ended on other processes, and brings in their changes)."""
+        return self.purge()
+
+    async def save(self, session: Session) -> None:
+        """Keep what changed in `session` (role, ext, when checked) where every process sees it."""
+
+    async def claim_recheck(self, session: Session, seconds: float) -> bool:
+        """Whether this process is the one to ask the PBX about `session` now (one asks per period)."""
+        return True
+
 
 class Auth:
     """Settings, sessions and signing keys: everything that decides who a connection is."""
@@ -216,6 +244,23 @@ class Auth:
     # -- who is asking ----------------------------------------------------------
 
     def principal_for(self, conn: HTTPConnection) -> Principal | None:
+        """Who is asking, from this process's sessions (`principal` also asks a shared store)."""
+        found = self._without_session(conn)
+        if found is not None:
+            return found if isinstance(found, Principal) else None
+        return self._of_session(self.session_of(conn))
+
+    async def principal(self, conn: HTTPConnection) -> Principal | None:
+        """Who is asking (PartsMiddleware): as `principal_for`, the session looked up in the
+        store wherever it is kept (Redis with cluster.redis_url)."""
+        found = self._without_session(conn)
+        if found is not None:
+            return found if isinstance(found, Principal) else None
+        session_id = self.session_id_of(conn)
+        return self._of_session(None if session_id is None else await self.sessions.fetch(session_id))
+
+    def _without_session(self, conn: HTTPConnection) -> Principal | bool | None:
+        """A kiosk or the demo principal; False: no session cookie; None: look up the session."""
         mask = self.settings.display.mask_phone_numbers
         token = conn.query_params.get("token")
         path = _route_path(conn)
@@ -226,11 +271,13 @@ class Auth:
             return Principal("kiosk", "kiosk", None, None, "", mask)
         if self.mode == "none":
             return Principal("supervisor", "demo", self.demo_ext, None, self._demo_csrf, mask)
-        session = self.session_of(conn)
+        return False if not conn.cookies.get(SESSION_COOKIE) else None
+
+    def _of_session(self, session: Session | None) -> Principal | None:
         if session is None:
             return None
         return Principal(session.role, session.username, session.ext, session.id,
-                         session.csrf_token, mask)
+                         session.csrf_token, self.settings.display.mask_phone_numbers)
 
     def kiosk_token_valid(self, token: str) -> bool:
         # Compare against every token without stopping at a match, in constant
@@ -247,14 +294,18 @@ class Auth:
         return self.stored_tokens.check(token) if self.stored_tokens is not None and token else None
 
     def session_of(self, conn: HTTPConnection) -> Session | None:
+        session_id = self.session_id_of(conn)
+        return None if session_id is None else self.sessions.get(session_id)
+
+    def session_id_of(self, conn: HTTPConnection) -> str | None:
+        """The session id of the signed cookie, if it is one of ours."""
         cookie = conn.cookies.get(SESSION_COOKIE)
         if not cookie:
             return None
         try:
-            session_id = self._signer.unsign(cookie).decode()
+            return self._signer.unsign(cookie).decode()
         except (BadSignature, UnicodeDecodeError):
             return None
-        return self.sessions.get(session_id)
 
     # -- cookies ----------------------------------------------------------------
 

@@ -20,6 +20,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+
+class SharedUnavailable(Exception):
+    """What is shared by every process (Redis: sessions, login budgets) cannot be reached now."""
+
+
 # More keys than this in one window and the oldest are forgotten: memory stays bounded
 # whatever the number of addresses or usernames an attacker cycles through.
 MAX_KEYS = 50_000
@@ -155,6 +160,14 @@ class LoginBudgets(Budgets):
         """The attempt was a good login: it does not count against anyone."""
         self.refund(self._keys(address, username))
 
+    # What web/login.py calls: the same, where budgets shared by several processes
+    # (cluster/shared_auth.py) are counted in Redis. SharedUnavailable when they cannot be.
+    async def attempt_async(self, address: str, username: str) -> float:
+        return self.attempt(address, username)
+
+    async def succeeded_async(self, address: str, username: str) -> None:
+        self.succeeded(address, username)
+
     @staticmethod
     def _keys(address: str, username: str) -> dict[str, str]:
         name = username.strip().lower()
@@ -177,6 +190,10 @@ class ActionBudgets(Budgets):
     def attempt(self, principal: str, address: str) -> float:
         """0 when this attempt may be audited and tried, else seconds to wait."""
         return self.take({"principal": principal, "address": address})
+
+    async def attempt_async(self, principal: str, address: str) -> float:
+        """What web/actions.py calls: as `attempt`, counted in Redis when shared."""
+        return self.attempt(principal, address)
 
 
 class Slots:

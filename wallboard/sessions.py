@@ -64,11 +64,14 @@ class SessionKeeper:
         return replace(principal, role=session.role)
 
     async def sweep(self) -> None:
-        for session in self.auth.sessions.purge():
-            log.info("session of %s ended: idle or past its lifetime", loggable(session.username))
+        # With cluster.redis_url this also drops the sessions ended on other nodes (logout, a
+        # failed re-check there) and takes their new roles: their screens here close below.
+        for session in await self.auth.sessions.refresh():
+            log.info("session of %s ended: idle, past its lifetime or ended elsewhere", loggable(session.username))
         now = self.auth.clock()
         for session in self.auth.sessions.due(self.recheck_seconds):
-            if session.id not in self._checking and session.recheck_after <= now:
+            if session.id not in self._checking and session.recheck_after <= now \
+                    and await self.auth.sessions.claim_recheck(session, RETRY_UNREACHABLE_S):
                 task = asyncio.get_running_loop().create_task(self._recheck_in_background(session))
                 self._checking[session.id] = task
         close_stale_sockets(self.auth, self.hub)
@@ -109,20 +112,22 @@ async def recheck(auth: Auth, pbx: PbxClient, hub: Hub, session: Session) -> Rol
             log.warning("re-check of %s: the PBX did not answer (%s)", loggable(session.username), error.code)
             session.recheck_after = auth.clock() + RETRY_UNREACHABLE_S
             raise
-        auth.sessions.end(session.id)
+        await auth.sessions.finish(session.id)
         log.info("session of %s ended: the PBX refused the account (%s)", loggable(session.username), error.code)
         close_stale_sockets(auth, hub)
         return None
     if not account.user_enabled:
-        auth.sessions.end(session.id)
+        await auth.sessions.finish(session.id)
         log.info("session of %s ended: the account is disabled", loggable(session.username))
         close_stale_sockets(auth, hub)
         return None
     role: Role = "supervisor" if account.level == "admin" else "viewer"
     session.checked = auth.clock()
-    if role != session.role:
+    changed = role != session.role
+    session.role = role
+    await auth.sessions.save(session)
+    if changed:
         log.info("%s is now %s (PBX level %s)", loggable(session.username), role, loggable(account.level))
-        session.role = role
         close_stale_sockets(auth, hub)
     return role
 

@@ -26,6 +26,7 @@ from wallboard.pbx.errors import PbxError
 from wallboard.principal import Principal
 from wallboard.ratelimit import retry_after_header
 from wallboard.security import CsrfError, require_csrf
+from wallboard.storage import StorageUnavailable
 from wallboard.web.context import parts, principal_of
 from wallboard.web.guards import client_ip, error_message, error_response, json_request, language, valid_ext
 
@@ -92,7 +93,11 @@ class _Attempt:
             return None
 
     async def refused(self, refusal: Refusal) -> JSONResponse:
-        await self.audit.begin(**self._row(), allowed=False, result=refusal.code)
+        try:
+            await self.audit.begin(**self._row(), allowed=False, result=refusal.code)
+        except StorageUnavailable:  # nothing is done, so the refusal stands; the log says it
+            log.warning("%s by %s refused (%s), not audited: the audit log cannot be written",
+                        self.action, self.principal.name, refusal.code)
         log.info("%s by %s refused: %s", self.action, self.principal.name, refusal.code)
         ext = self.fields.get("target_ext")
         return JSONResponse(
@@ -102,8 +107,13 @@ class _Attempt:
         )
 
     async def run(self, call: Callable[[], Awaitable[object]]) -> tuple[bool, JSONResponse]:
-        """Audit row, then the PBX call, then the row's result; the JSON answer."""
-        row_id = await self.audit.begin(**self._row())
+        """Audit row, then the PBX call, then the row's result; the JSON answer. No row, no
+        call: while the audit log cannot be written, 503 AUDIT_UNAVAILABLE and the PBX is not asked."""
+        try:
+            row_id = await self.audit.begin(**self._row())
+        except StorageUnavailable:
+            log.warning("%s by %s refused: the audit log cannot be written", self.action, self.principal.name)
+            return False, error_response(503, "AUDIT_UNAVAILABLE", self.lang)
         ext = self.fields.get("target_ext")
         try:
             await call()
@@ -139,11 +149,11 @@ def _unauthorized(request: Request) -> JSONResponse:
     return error_response(401, "UNAUTHORIZED", language(request))
 
 
-def _over_budget(request: Request, principal: Principal) -> JSONResponse | None:
+async def _over_budget(request: Request, principal: Principal) -> JSONResponse | None:
     """429 with Retry-After, and nothing written, once the person or the address has used
-    its budget of attempts (ratelimit.ACTION_BUDGETS)."""
-    wait = parts(request).auth.action_budgets.attempt(f"{principal.role}:{principal.name}",
-                                                      client_ip(request))
+    its budget of attempts (ratelimit.ACTION_BUDGETS; with cluster.redis_url, across nodes)."""
+    wait = await parts(request).auth.action_budgets.attempt_async(f"{principal.role}:{principal.name}",
+                                                                  client_ip(request))
     if not wait:
         return None
     response = error_response(429, "RATE_LIMITED", language(request))
@@ -159,7 +169,7 @@ async def call_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in CALL_ACTIONS:
         return PlainTextResponse("Not Found", status_code=404)
-    if (over := _over_budget(request, principal)) is not None:
+    if (over := await _over_budget(request, principal)) is not None:
         return over
     call_id = request.path_params["call_id"]
     attempt = _Attempt(request, principal, action)
@@ -189,7 +199,7 @@ async def click2call(request: Request) -> Response:
     principal = principal_of(request)
     if principal is None:
         return _unauthorized(request)
-    if (over := _over_budget(request, principal)) is not None:
+    if (over := await _over_budget(request, principal)) is not None:
         return over
     attempt = _Attempt(request, principal, "call")
     try:

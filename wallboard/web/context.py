@@ -58,7 +58,7 @@ class PartsMiddleware:
         scope[SITE_KEY] = self.site
         scope[PARTS_KEY] = parts
         scope[PROVIDER_KEY] = self.provider
-        scope[PRINCIPAL_KEY] = parts.auth.principal_for(HTTPConnection(scope)) if parts else None
+        scope[PRINCIPAL_KEY] = await parts.auth.principal(HTTPConnection(scope)) if parts else None
         await self.app(scope, receive, send)
 
     def _choose(self, scope: Scope) -> tuple[Scope, Parts | None] | Response:

@@ -8,6 +8,7 @@ session to be safe from cross-site posts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -18,7 +19,7 @@ from wallboard.i18n import t
 from wallboard.logs import loggable
 from wallboard.pbx.errors import PbxError
 from wallboard.principal import LOGIN_CSRF_COOKIE, Auth, Credential, Principal, Role
-from wallboard.ratelimit import retry_after_header
+from wallboard.ratelimit import SharedUnavailable, retry_after_header
 from wallboard.security import CsrfError, require_csrf, submitted_csrf, tokens_match
 from wallboard.web.context import parts, principal_of
 from wallboard.web.guards import (
@@ -37,6 +38,7 @@ log = logging.getLogger("wallboard.auth")
 
 # These PBX errors mean "we could not ask", not "the password is wrong".
 _UNREACHABLE_CODES = frozenset({"TIMEOUT", "UNREACHABLE", "BAD_RESPONSE"})
+SHARED_DOWN_RETRY_S = 5.0
 
 
 def _login_page(request: Request, auth: Auth, *, status: int = 200, error: str | None = None,
@@ -86,7 +88,10 @@ async def login_submit(request: Request) -> Response:
         return page(400, "error.BAD_REQUEST")
     if not username or not password:
         return page(400, "login.error.invalid")
-    wait = auth.login_budgets.attempt(ip, username)  # per address, per username, per both
+    try:  # per address, per username, per both; with cluster.redis_url, across every node
+        wait = await auth.login_budgets.attempt_async(ip, username)
+    except SharedUnavailable:
+        return _shared_down(request, auth, page)
     if wait:
         log.warning("login refused for %s from %s: too many attempts", loggable(username), ip)
         seconds = retry_after_header(wait)
@@ -103,18 +108,31 @@ async def login_submit(request: Request) -> Response:
             return page(503, "login.error.unreachable")
         log.info("login refused for %s from %s: %s", loggable(username), ip, error.code)
         return page(401, "login.error.invalid")
-    auth.login_budgets.succeeded(ip, username)
     role: Role = "supervisor" if account.level == "admin" else "viewer"
-    session = auth.sessions.create(username, role, ext, credential=Credential(password))
+    try:
+        await auth.login_budgets.succeeded_async(ip, username)
+        session = await auth.sessions.begin(username, role, ext, credential=Credential(password))
+    except SharedUnavailable:
+        return _shared_down(request, auth, page)
     brought = principal_of(request)  # the session this browser came with, if any: no fixation
     if brought is not None and brought.session_id is not None:
-        auth.sessions.end(brought.session_id)
+        await auth.sessions.finish(brought.session_id)
         parts(request).hub.close_session(brought.session_id)
     log.info("login ok: %s as %s from %s", loggable(username), role, ip)
     response = RedirectResponse(next_path, status_code=303)
     auth.set_session_cookie(response, session)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=base(request) + "/login")
     return response
+
+
+def _shared_down(request: Request, auth: Auth, page: Callable[[int, str], Response]) -> Response:
+    """503: the sessions and login budgets every node shares (Redis) cannot be reached; a
+    login is neither counted nor kept, so none is let in (the board itself keeps running)."""
+    log.warning("login refused from %s: Redis, where sessions and login budgets are kept, is unreachable",
+                client_ip(request))
+    refused = page(503, "login.error.shared_down")
+    refused.headers["Retry-After"] = retry_after_header(SHARED_DOWN_RETRY_S)
+    return refused
 
 
 async def logout(request: Request) -> Response:
@@ -125,7 +143,7 @@ async def logout(request: Request) -> Response:
         auth.clear_session_cookie(response)
         return response
     await require_csrf(request, principal)
-    auth.sessions.end(principal.session_id)
+    await auth.sessions.finish(principal.session_id)  # other nodes close its screens on their next sweep
     parts(request).hub.close_session(principal.session_id)
     log.info("logout: %s", loggable(principal.name))
     auth.clear_session_cookie(response)
@@ -155,8 +173,9 @@ async def set_my_ext(request: Request) -> Response:
     if principal.session_id is None:
         auth.demo_ext = ext  # mode "none": one demo principal for the whole process
     else:
-        session = auth.sessions.get(principal.session_id)
+        session = await auth.sessions.fetch(principal.session_id)
         if session is None:
             return error_response(401, "UNAUTHORIZED", lang)
         session.ext = ext
+        await auth.sessions.save(session)
     return JSONResponse({"ok": True, "ext": ext})
