@@ -494,6 +494,9 @@ def _build(raw: dict[str, Any], source: str) -> Settings:
     if raw["cluster"]["redis_url"] and not raw["storage"]["database_url"]:
         raise ConfigError("[storage] database_url must be set when [cluster] redis_url is: every process "
                           "shares the audit log and sessions' database")
+    if raw["cluster"]["redis_url"] and not raw["server"]["session_secret"] and raw["auth"]["mode"] != "none":
+        raise ConfigError("[server] session_secret must be set, the same on every node, when [cluster] redis_url "
+                          "is: every node must read the session cookies and the sealed passwords the others wrote")
     return Settings(**sections, teams=teams, tenants=tenants, source=source)
 
 

@@ -30,6 +30,7 @@ from wallboard.audit import AuditLog
 from wallboard.board import Board
 from wallboard.board_store import BoardStore
 from wallboard.cluster.node import Cluster, TenantNode
+from wallboard.cluster.shared_auth import share
 from wallboard.engine import Engine
 from wallboard.history.recorder import History, Recorder
 from wallboard.hub import PING_EVERY_S, Hub
@@ -119,7 +120,11 @@ class Site:
                         tenant=None if tenant is None else tenant_id)
         hub = Hub(engine.snapshot_bytes, queue_size=settings.server.ws_queue_size)
         shared = self.cluster.tenant(tenant_id, engine, hub) if self.cluster is not None else None
-        auth = Auth(settings, scope=tenant_id, cookie_path=base + "/")
+        if self.cluster is None:
+            auth = Auth(settings, scope=tenant_id, cookie_path=base + "/")
+        else:  # sessions and budgets in Redis, shared by every node; their times compared across nodes
+            auth = Auth(settings, scope=tenant_id, cookie_path=base + "/", clock=time.time)
+            share(auth, self.cluster.redis)
         auth.stored_tokens = self.kiosk_tokens.tenant(tenant_id)
         keeper = SessionKeeper(auth, pbx, hub, recheck_seconds=settings.auth.recheck_minutes * 60)
         parts = Parts(settings=settings, engine=engine, hub=hub, pbx=pbx, audit=self.audit, auth=auth,
