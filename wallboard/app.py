@@ -36,6 +36,7 @@ from wallboard.provider import ProviderView
 from wallboard.security import SecurityHeadersMiddleware, internal_error_handler, security_headers
 from wallboard.server import RawSendMiddleware
 from wallboard.settings import Settings
+from wallboard.storage import Database, StorageUnavailable
 from wallboard.tenancy import Parts, Site
 from wallboard.tenant_store import TenantStore, effective_tenants, with_stored
 from wallboard.web.context import PartsMiddleware
@@ -47,15 +48,19 @@ TENANTS_EVERY_S = 2.0  # the stored tenants are read again this often
 def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None,
                pbx: PbxClient | None = None) -> Starlette:
     """The wallboard; `pbx` replaces the PBX client of a deployment without tenants (tests)."""
-    store = TenantStore(settings.storage.path)
     configured = settings
-    settings = with_stored(configured, store)  # tenants added by `wallboard tenants add` run too
+    settings = with_stored(configured)  # tenants added by `wallboard tenants add` run too
+    # One storage database for the audit log, the boards, the tenants and the history: SQLite at
+    # storage.path, or the PostgreSQL every node shares. Reached on first use: when it cannot be,
+    # the board keeps running and supervisor actions are refused (nothing done without its audit row).
+    db = Database.from_settings(settings)
+    store = TenantStore(db)
     # One pool for every tenant: they share the PBX's API host.
     http = http_client or httpx.AsyncClient(limits=httpx.Limits(max_connections=20))
     metrics = Metrics(lambda: _live_figures(site))  # read at scrape time
-    audit = AuditLog(settings.storage.path, tz=ZoneInfo(settings.pbx.timezone))
-    site = Site(settings, metrics, make_templates(web_dir("templates")), audit, http)
-    history = site.history = History(settings)  # opened on first use: a database that is down never stops the board
+    audit = AuditLog(db, tz=ZoneInfo(settings.pbx.timezone))
+    site = Site(settings, metrics, make_templates(web_dir("templates")), audit, http, db=db)
+    history = site.history = History(settings, db)  # opened on first use: a database that is down never stops the board
     metrics.registry.register(FloorCollector(site))
     metrics.registry.register(AlertCollector(site))
     provider: ProviderView | None = None
@@ -86,6 +91,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
                 await http.aclose()
             await audit.close()
             await history.close()
+            await db.close()
 
     headers = security_headers(settings)
     app = Starlette(routes=web.routes(), lifespan=lifespan, middleware=[
@@ -120,8 +126,12 @@ async def close_all(site: Site) -> None:
 
 
 async def _sync_tenants(site: Site, store: TenantStore, configured: Settings) -> None:
-    """Tenants added, changed, disabled or removed in the database since the last look."""
-    stored = await asyncio.to_thread(store.all)
+    """Tenants added, changed, disabled or removed in the database since the last look; those
+    running stay as they are while it cannot be reached."""
+    try:
+        stored = await store.all()
+    except StorageUnavailable:
+        return
     await site.sync(effective_tenants(configured, stored))
 
 

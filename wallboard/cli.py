@@ -6,8 +6,8 @@ import asyncio
 import functools
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
@@ -17,6 +17,8 @@ from wallboard.pbx.client import PbxClient
 from wallboard.pbx.errors import PbxError
 from wallboard.server import Server, config
 from wallboard.settings import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
 
 log = logging.getLogger("wallboard")
 
@@ -260,10 +262,22 @@ def tenants() -> None:
     storage database; a running server picks up a change within a few seconds."""
 
 
-def _store(settings: Settings) -> Any:
+def _stored(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """`work(store)` on the tenants' table in the storage database, its connection closed after."""
+    from wallboard.storage import Database, StorageUnavailable
     from wallboard.tenant_store import TenantStore
 
-    return TenantStore(settings.storage.path)
+    async def run() -> T:
+        store = TenantStore(Database.from_settings(settings))
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except StorageUnavailable as e:
+        raise click.ClickException(str(e)) from None
 
 
 def _api_key(tenant_id: str, key_file: str | None) -> str:
@@ -289,7 +303,7 @@ def _api_key(tenant_id: str, key_file: str | None) -> str:
 def tenants_list(config_path: str | None) -> None:
     """One line per tenant: id, state, where it is defined, its name (never its key)."""
     settings = _settings(config_path)
-    rows = {t.id: t for t in _store(settings).all()}
+    rows = {t.id: t for t in _stored(settings, lambda store: store.all())}
     for tenant in settings.tenants:
         row = rows.pop(tenant.id, None)
         state = "enabled" if row is None or row.enabled else "disabled"
@@ -312,7 +326,8 @@ def tenants_add(config_path: str | None, tenant_id: str, name: str, api_key_file
     if any(t.id == tenant_id for t in settings.tenants):
         raise click.ClickException(f"{tenant_id} is defined in {settings.source}; change it there")
     try:
-        _store(settings).put(StoredTenant(tenant_id, name or tenant_id, _api_key(tenant_id, api_key_file)))
+        key = _api_key(tenant_id, api_key_file)
+        _stored(settings, lambda store: store.put(StoredTenant(tenant_id, name or tenant_id, key)))
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"{tenant_id}: added")
@@ -322,12 +337,12 @@ def _set_enabled(config_path: str | None, tenant_id: str, enabled: bool) -> None
     from wallboard.tenant_store import StoredTenant
 
     settings = _settings(config_path)
-    store = _store(settings)
-    if not store.set_enabled(tenant_id, enabled):
+    if not _stored(settings, lambda store: store.set_enabled(tenant_id, enabled)):
         configured = next((t for t in settings.tenants if t.id == tenant_id), None)
         if configured is None:
             raise click.ClickException(f"no tenant {tenant_id}")
-        store.put(StoredTenant(tenant_id, configured.name, "", enabled))  # the config says the rest
+        row = StoredTenant(tenant_id, configured.name, "", enabled)  # the config says the rest
+        _stored(settings, lambda store: store.put(row))
     click.echo(f"{tenant_id}: {'enabled' if enabled else 'disabled'}")
 
 
@@ -353,7 +368,7 @@ def tenants_enable(config_path: str | None, tenant_id: str) -> None:
 def tenants_remove(config_path: str | None, tenant_id: str) -> None:
     """Forget a tenant added here (one of [[tenants]] is removed from the config file)."""
     settings = _settings(config_path)
-    if not _store(settings).remove(tenant_id):
+    if not _stored(settings, lambda store: store.remove(tenant_id)):
         raise click.ClickException(f"no stored tenant {tenant_id}")
     click.echo(f"{tenant_id}: removed")
 
@@ -383,7 +398,8 @@ def tenants_create(config_path: str | None, tenant_id: str, name: str) -> None:
         raise click.ClickException(f"the PBX refused: {e}") from None
     if made.user is None or not made.user.api_key:
         raise click.ClickException("the PBX created the tenant but answered no api_key")
-    _store(settings).put(StoredTenant(tenant_id, name or tenant_id, made.user.api_key))
+    row = StoredTenant(tenant_id, name or tenant_id, made.user.api_key)
+    _stored(settings, lambda store: store.put(row))
     click.echo(f"{tenant_id}: created on the PBX ({made.domain}) and added")
 
 
@@ -403,10 +419,10 @@ def backfill(config_path: str | None, days: int, tenant_id: str) -> None:
     from wallboard.pbx.times import PbxTime
     from wallboard.storage import Database, StorageUnavailable
     from wallboard.tenancy import DEFAULT
-    from wallboard.tenant_store import TenantStore, with_stored
+    from wallboard.tenant_store import with_stored
 
     configured = _settings(config_path)
-    settings = with_stored(configured, TenantStore(configured.storage.path))  # and the tenants added since
+    settings = with_stored(configured)  # and the tenants added since
     scopes = [(DEFAULT, settings)] if not settings.tenants else [
         (t.id, settings.for_tenant(t)) for t in settings.tenants if not tenant_id or t.id == tenant_id]
     if (tenant_id and not settings.tenants and tenant_id != DEFAULT) or not scopes:

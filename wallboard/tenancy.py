@@ -42,6 +42,7 @@ from wallboard.ratelimit import RateLimiter
 from wallboard.sessions import SWEEP_EVERY_S as SESSIONS_EVERY_S
 from wallboard.sessions import SessionKeeper
 from wallboard.settings import Settings, TenantSettings
+from wallboard.storage import Database
 
 DEFAULT = "default"  # the one tenant of a deployment without [[tenants]]
 SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
@@ -89,6 +90,7 @@ class Site:
     history: History | None = None  # the storage database's history tables, shared
     cluster: Cluster | None = None  # with cluster.redis_url: one of several processes
     board_store: BoardStore | None = None  # the boards' levels and wall messages, every tenant's
+    db: Database | None = None  # the storage database (None: SQLite files at storage.path of their own)
 
     def __post_init__(self) -> None:
         self.kiosk_tokens = KioskTokens(self.settings.storage.path)  # the TVs' tokens, every tenant's
@@ -139,7 +141,7 @@ class Site:
 
     def _board(self, parts: Parts) -> Board:
         if self.board_store is None:
-            self.board_store = BoardStore(self.settings.storage.path)
+            self.board_store = BoardStore(self.db if self.db is not None else self.settings.storage.path)
         settings = parts.settings
         outbox = Outbox(settings.alerts, self.http, tenant=parts.tenant, lang=settings.display.language,
                         board_url=settings.server.public_url.rstrip("/") + parts.base + "/")

@@ -2,32 +2,45 @@
 `wallboard tenants add|disable|enable|remove|create` writes and a running server reads
 again every few seconds, so a tenant comes and goes without a restart of the others.
 
-A row of a tenant that the config also names holds only its `enabled` flag: the config
-says everything else. The API key is kept as given (the PBX needs it back); the file is
-readable by its owner only, like the audit log's.
+The table lives in the storage database (wallboard/storage: SQLite at storage.path,
+readable by its owner only, or the PostgreSQL of storage.database_url that every node
+reads). A row of a tenant that the config also names holds only its `enabled` flag: the
+config says everything else. The API key is kept as given (the PBX needs it back).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, Text, delete, select, update
 
 from wallboard.settings import TENANT_ID, ConfigError, Settings, TenantSettings
+from wallboard.storage import Database, Migration, Schema, StorageUnavailable
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tenants (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    api_key TEXT NOT NULL,
-    enabled INTEGER NOT NULL DEFAULT 1,
-    updated_at INTEGER NOT NULL          -- epoch ms
-);
-"""
+log = logging.getLogger("wallboard.tenants")
+
+METADATA = MetaData()
+tenants = Table(
+    "tenants", METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("api_key", Text, nullable=False),
+    Column("enabled", Integer, nullable=False, default=1),
+    Column("updated_at", BigInteger, nullable=False),  # epoch ms
+)
+
+
+def _first(conn: Connection) -> None:
+    # An SQLite file of before the storage layer has the table already, of this shape.
+    METADATA.create_all(conn, tables=[tenants], checkfirst=True)
+
+
+SCHEMA = Schema("tenants", (Migration(1, _first),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,49 +52,43 @@ class StoredTenant:
 
 
 class TenantStore:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    """`TenantStore(db)` on the deployment's storage database, or `TenantStore(path)`: an
+    SQLite file of its own."""
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            self.path.touch(mode=0o600)
-        db = sqlite3.connect(self.path, timeout=5.0)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            with db:
-                yield db
-        finally:
-            db.close()
+    def __init__(self, where: Database | str | os.PathLike[str]) -> None:
+        self.db = where if isinstance(where, Database) else Database.sqlite(where)
 
-    def all(self) -> list[StoredTenant]:
-        if not self.path.exists():
-            return []
-        with self._db() as db:
-            rows = db.execute("SELECT id, name, api_key, enabled FROM tenants ORDER BY id").fetchall()
+    async def all(self) -> list[StoredTenant]:
+        t = tenants.c
+        await self.db.ensure(SCHEMA)
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(select(t.id, t.name, t.api_key, t.enabled).order_by(t.id))).all()
         return [StoredTenant(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
-    def put(self, tenant: StoredTenant) -> None:
+    async def put(self, tenant: StoredTenant) -> None:
         if not TENANT_ID.match(tenant.id):
             raise ConfigError(f"a tenant id must be 1 to 32 of a-z, 0-9 and '-', not {tenant.id!r}")
-        with self._db() as db:
-            db.execute("INSERT INTO tenants (id, name, api_key, enabled, updated_at) VALUES (?, ?, ?, ?, ?) "
-                       "ON CONFLICT(id) DO UPDATE SET name = excluded.name, api_key = excluded.api_key, "
-                       "enabled = excluded.enabled, updated_at = excluded.updated_at",
-                       (tenant.id, tenant.name, tenant.api_key, int(tenant.enabled), _now()))
+        await self.db.ensure(SCHEMA)
+        async with self.db.begin() as conn:
+            await self.db.upsert(conn, tenants, [{"id": tenant.id, "name": tenant.name, "api_key": tenant.api_key,
+                                                  "enabled": int(tenant.enabled), "updated_at": _now()}], ["id"])
 
-    def set_enabled(self, tenant_id: str, enabled: bool) -> bool:
+    async def set_enabled(self, tenant_id: str, enabled: bool) -> bool:
         """False when no row has that id."""
-        with self._db() as db:
-            done = db.execute("UPDATE tenants SET enabled = ?, updated_at = ? WHERE id = ?",
-                              (int(enabled), _now(), tenant_id)).rowcount
-        return bool(done)
+        await self.db.ensure(SCHEMA)
+        async with self.db.begin() as conn:
+            done = await conn.execute(update(tenants).where(tenants.c.id == tenant_id)
+                                      .values(enabled=int(enabled), updated_at=_now()))
+        return bool(done.rowcount)
 
-    def remove(self, tenant_id: str) -> bool:
-        with self._db() as db:
-            return bool(db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount)
+    async def remove(self, tenant_id: str) -> bool:
+        await self.db.ensure(SCHEMA)
+        async with self.db.begin() as conn:
+            done = await conn.execute(delete(tenants).where(tenants.c.id == tenant_id))
+        return bool(done.rowcount)
+
+    async def close(self) -> None:
+        await self.db.close()
 
 
 def effective_tenants(settings: Settings, stored: list[StoredTenant]) -> tuple[TenantSettings, ...]:
@@ -98,8 +105,27 @@ def effective_tenants(settings: Settings, stored: list[StoredTenant]) -> tuple[T
     return tuple(out)
 
 
-def with_stored(settings: Settings, store: TenantStore) -> Settings:
-    return replace(settings, tenants=effective_tenants(settings, store.all()))
+def stored_now(settings: Settings) -> list[StoredTenant]:
+    """The stored tenants, read from synchronous code (while building the app, or a command)
+    on a thread and a database connection of its own; none, said in the log, when the
+    database cannot be reached (a running server reads them again every few seconds)."""
+    async def read() -> list[StoredTenant]:
+        store = TenantStore(Database.from_settings(settings))
+        try:
+            return await store.all()
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tenants") as pool:
+        try:
+            return pool.submit(lambda: asyncio.run(read())).result()
+        except StorageUnavailable as e:
+            log.warning("stored tenants not read for now: %s", e)
+            return []
+
+
+def with_stored(settings: Settings) -> Settings:
+    return replace(settings, tenants=effective_tenants(settings, stored_now(settings)))
 
 
 def _now() -> int:

@@ -136,10 +136,16 @@ class Database:
         self.dialect = self.url.get_backend_name()  # "sqlite" or "postgresql"
         self.where = _where(self.url)
         self._engine: AsyncEngine | None = None
+        self._migrated: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         return cls(database_url(settings))
+
+    @classmethod
+    def sqlite(cls, path: str | os.PathLike[str]) -> Database:
+        """An SQLite file of its own (tests, tools)."""
+        return cls(f"sqlite+aiosqlite:///{Path(path).resolve()}")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -216,6 +222,13 @@ class Database:
                 return 0
             found = (await conn.execute(select(versions.c.version).where(versions.c.group_name == group))).scalar()
         return int(found or 0)
+
+    async def ensure(self, schema: Schema) -> None:
+        """`migrate` on a group's first use through this Database: a module calls it before
+        each use, so a database that could not be reached at start is migrated once it is."""
+        if schema.group not in self._migrated:
+            await self.migrate(schema)
+            self._migrated.add(schema.group)
 
     async def migrate(self, schema: Schema) -> int:
         """Run the group's migrations the database has not seen; the version it is at after."""

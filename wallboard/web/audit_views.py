@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from wallboard.principal import Principal
+from wallboard.storage import StorageUnavailable
 from wallboard.web.context import parts
-from wallboard.web.guards import error_response, language, supervisor
+from wallboard.web.guards import error_message, error_response, language, supervisor
 from wallboard.web.pages import render
 
 AUDIT_LIMIT_MAX = 1000
@@ -48,7 +49,10 @@ async def audit_api(request: Request) -> Response:
     principal = supervisor(request)
     if not isinstance(principal, Principal):
         return principal
-    rows = await _audit_rows(request, _filters(request))
+    try:
+        rows = await _audit_rows(request, _filters(request))
+    except StorageUnavailable:
+        return error_response(503, "AUDIT_LOG_UNAVAILABLE", language(request))
     if rows is None:
         return error_response(400, "BAD_REQUEST", language(request))
     return JSONResponse({"ok": True, "rows": rows})
@@ -59,7 +63,12 @@ async def audit_page(request: Request) -> Response:
     if not isinstance(principal, Principal):
         return principal
     filters = _filters(request)
-    rows = await _audit_rows(request, filters)
+    try:
+        rows = await _audit_rows(request, filters)
+    except StorageUnavailable:
+        return render(request, "audit.html", {"rows": [], "filters": filters,
+                                              "error": error_message(language(request), "AUDIT_LOG_UNAVAILABLE")},
+                      status_code=503)
     if rows is None:
         return render(request, "audit.html", {"rows": [], "filters": filters}, status_code=400)
     return render(request, "audit.html", {"rows": rows, "filters": filters})

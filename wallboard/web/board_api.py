@@ -22,6 +22,7 @@ from wallboard.board import Board, BoardError, check_levels, clean_text
 from wallboard.board_store import BoardStoreError
 from wallboard.principal import Principal
 from wallboard.security import CsrfError, require_csrf
+from wallboard.storage import StorageUnavailable
 from wallboard.web.context import parts
 from wallboard.web.guards import client_ip, error_response, json_request, language, supervisor
 
@@ -71,7 +72,10 @@ async def _audit(request: Request, who: Principal, action: str, refusal: str | N
 async def _run(request: Request, who: Principal, action: str, change: Any) -> Response:
     """Audit row, the change, the row's result; the JSON answer."""
     lang = language(request)
-    row = await _audit(request, who, action)
+    try:
+        row = await _audit(request, who, action)
+    except StorageUnavailable:  # no row, no change
+        return error_response(503, "AUDIT_UNAVAILABLE", lang)
     try:
         answer = await change()
     except BoardError as e:  # past the number of messages standing, or an expiry out of range

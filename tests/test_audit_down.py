@@ -1,0 +1,89 @@
+"""PostgreSQL down during supervisor actions, with the real server: an action is never done
+without its audit row. While the database is down an action is refused (503
+AUDIT_UNAVAILABLE, in the screen's language) and the PBX is not asked; the board keeps
+running; once PostgreSQL is back, actions work again with no restart, and the result of
+the action that was under way when it went down is written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.services import PostgresServer, postgres_server
+from wallboard.app import create_app, parts_of
+from wallboard.i18n import t
+from wallboard.settings import defaults
+
+CALL = "6a65480c-1111-2222-3333-444455556666"
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+class Pbx:
+    """Answers the actions; `stop_database` stops PostgreSQL while it is being asked."""
+
+    def __init__(self, pg: PostgresServer) -> None:
+        self.pg = pg
+        self.actions: list[str] = []
+        self.stop_database = False
+        self.stopped = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/v1/auth/token"):
+            return httpx.Response(200, json={"data": {"token": "t", "expired": 4_000_000_000, "user_id": "u"}})
+        if request.method == "POST" and "/v1/call/" in request.url.path:
+            self.actions.append(request.url.path.rsplit("/", 1)[-1])
+            if self.stop_database:
+                self.pg.stop("immediate")
+                self.stopped = True
+            return httpx.Response(200, json={"status": "success"})
+        return httpx.Response(503)  # the poller's reads: the board runs on what it has
+
+
+async def test_postgres_down_refuses_actions_keeps_the_board_and_comes_back(pg: PostgresServer) -> None:
+    settings = defaults().with_values(auth={"mode": "none"}, webhook={"register": False},
+                                      display={"language": "vi"}, storage={"database_url": pg.url})
+    pbx = Pbx(pg)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(pbx))
+    app = create_app(settings, http_client=http)
+    parts = parts_of(app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://wb") as client:
+        from starlette.requests import HTTPConnection
+        conn = HTTPConnection({"type": "http", "headers": [], "query_string": b"", "path": "/"})
+        client.headers["X-CSRF-Token"] = parts.auth.principal_for(conn).csrf_token  # type: ignore[union-attr]
+
+        async def act(action: str) -> httpx.Response:
+            return await client.post(f"/api/calls/{CALL}/{action}", json={"ext": "999"})
+
+        try:
+            first = await act("listen")
+            assert first.json()["ok"] is True, first.text
+            pbx.stop_database = True  # PostgreSQL goes down while the PBX is being asked
+            under_way = await act("whisper")
+            assert under_way.json()["ok"] is True  # done, with its row written before
+            pbx.stop_database = False
+
+            refused = await act("barge")
+            assert refused.status_code == 503
+            assert refused.json() == {"ok": False, "error": "AUDIT_UNAVAILABLE",
+                                      "message": t("vi", "error.AUDIT_UNAVAILABLE")}
+            assert pbx.actions == ["listen", "whisper"]  # the PBX was not asked
+            assert (await client.get("/api/state")).status_code == 200  # the board keeps running
+            assert (await client.get("/api/audit")).status_code == 503
+        finally:
+            if pbx.stopped:
+                pg.start()
+
+        assert (await act("transfer")).json()["ok"] is True  # no restart
+        assert pbx.actions == ["listen", "whisper", "transfer"]
+        rows = (await client.get("/api/audit")).json()["rows"]
+        assert [(r["action"], r["result"]) for r in rows] == [("transfer", "ok"), ("whisper", "ok"),
+                                                              ("listen", "ok")]
+    await http.aclose()
