@@ -290,7 +290,7 @@ class AuditLog:
     def __init__(self, where: Database | str | Path, *, tz: tzinfo = UTC,
                  clock: Callable[[], float] = time.time) -> None:
         self._own = not isinstance(where, Database)
-        self.db = where if isinstance(where, Database) else Database(f"sqlite+aiosqlite:///{Path(where).resolve()}")
+        self.db = where if isinstance(where, Database) else Database.sqlite(where)
         self.tz = tz  # days in ?date= filters are local days in this zone
         self._clock = clock
         self._ready = False
