@@ -219,6 +219,17 @@ class Slots:
     def count(self, key: str) -> int:
         return self._open.get(key, 0)
 
+    # What web/ws.py and the keeper call: the same, where slots shared by several processes
+    # (cluster/shared_auth.py) are counted in Redis.
+    async def acquire_async(self, key: str, limit: int) -> bool:
+        return self.acquire(key, limit)
+
+    async def release_async(self, key: str) -> None:
+        self.release(key)
+
+    async def renew(self) -> None:
+        """Keep this process's slots counted where they are shared (here: nothing to do)."""
+
 
 class TokenBucket:
     """`rate` per second on average, `burst` at once; `take()` says whether one more fits."""

@@ -75,6 +75,7 @@ class SessionKeeper:
                 task = asyncio.get_running_loop().create_task(self._recheck_in_background(session))
                 self._checking[session.id] = task
         close_stale_sockets(self.auth, self.hub)
+        await self.auth.sockets.renew()  # shared slots of this node's sockets kept counted
 
     async def _recheck_in_background(self, session: Session) -> None:
         try:

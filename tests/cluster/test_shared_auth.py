@@ -4,6 +4,7 @@ with cluster.redis_url) sharing it and one PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,12 +18,19 @@ from tests.test_hardening import Board
 from tests.test_role_matrix import ACCOUNTS, PUBLIC_URL, _csrf_in
 from tests.test_sessions import Pbx, Screen
 from wallboard.app import parts_of
-from wallboard.cluster.shared_auth import RedisActionBudgets, RedisLoginBudgets, RedisSessionStore
+from wallboard.cluster import shared_auth
+from wallboard.cluster.shared_auth import (
+    RedisActionBudgets,
+    RedisLoginBudgets,
+    RedisSessionStore,
+    RedisSlots,
+)
 from wallboard.hub import CLOSE_LOGGED_OUT
 from wallboard.i18n import t
 from wallboard.principal import Credential
 from wallboard.ratelimit import SharedUnavailable
 from wallboard.settings import ConfigError, defaults
+from wallboard.web.ws import CLOSE_TOO_MANY
 
 SECRET = b"a-session-secret-shared-by-all-nodes"
 PASSWORD = "supervisor-pass-9y"
@@ -111,6 +119,29 @@ async def test_redis_down_login_budgets_fail_closed_action_budgets_per_node_sess
     assert await client.exists(sessions.key(made.id)) == 0
 
 
+async def test_socket_slots_are_counted_across_nodes_and_a_dead_nodes_lapse(
+        client: Redis, redis_srv: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = RedisSlots(client, "default"), RedisSlots(client, "default")
+    assert await a.acquire_async("session:s", 2) and await b.acquire_async("session:s", 2)
+    assert not await a.acquire_async("session:s", 2) and not await b.acquire_async("session:s", 2)
+    assert await a.acquire_async("session:other", 2)
+    await a.release_async("session:s")
+    await asyncio.gather(*a._releasing)  # the ZREM is not awaited by the closing socket
+    assert await b.acquire_async("session:s", 2)
+    monkeypatch.setattr(shared_auth, "SLOT_LAPSES_S", 0.2)
+    dead = RedisSlots(client, "default")
+    assert await dead.acquire_async("session:t", 1)  # its node dies: never released, never renewed
+    assert not await b.acquire_async("session:t", 1)
+    ((_, lapses),) = await client.zrange(dead._key("session:t"), 0, -1, withscores=True)
+    await asyncio.sleep(max(0.0, lapses / 1000 - time.time()) + 0.01)  # past the instant Redis holds
+    assert await b.acquire_async("session:t", 1)
+    redis_srv.kill()
+    assert await a.acquire_async("session:u", 1)  # Redis down: this node's own count
+    assert not await a.acquire_async("session:u", 1)
+    await a.release_async("session:u")
+    assert a.count("session:u") == 0
+
+
 def test_a_cluster_with_logins_needs_one_session_secret() -> None:
     with pytest.raises(ConfigError, match="session_secret must be set"):
         defaults().with_values(cluster={"redis_url": "redis://127.0.0.1:1/0"},
@@ -133,7 +164,8 @@ async def nodes(tmp_path: Path, redis_srv: RedisServer, pg: PostgresServer) -> A
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
             boards.append(await Board.open(
-                tmp_path / name, Pbx(), server={"public_url": PUBLIC_URL, "session_secret": SECRET.decode()},
+                tmp_path / name, Pbx(), server={"public_url": PUBLIC_URL, "session_secret": SECRET.decode(),
+                                   "max_sockets_per_session": 2},
                 storage={"path": str(tmp_path / name / "wallboard.db"), "database_url": pg.url},
                 cluster={"redis_url": redis_srv.url, "node_id": name, "lease_seconds": 2.0}))
         yield boards[0], boards[1]
@@ -165,6 +197,20 @@ async def test_logout_on_one_node_closes_the_sessions_screens_on_another(nodes: 
         assert (await b.browsers["supervisor"].http.get("/api/state")).status_code == 401
     finally:
         await screen.end()
+
+
+async def test_a_sessions_sockets_are_capped_across_the_nodes(nodes: tuple[Board, Board]) -> None:
+    a, b = nodes
+    as_on(b, "viewer", a)
+    screens = [Screen(a, "viewer"), Screen(b, "viewer")]
+    try:
+        assert [await screen.open() for screen in screens] == ["open", "open"]
+        for board in (a, b):  # server.max_sockets_per_session = 2, for the two nodes together
+            third = Screen(board, "viewer")
+            assert await third.open() == CLOSE_TOO_MANY
+    finally:
+        for screen in screens:
+            await screen.end()
 
 
 async def test_a_login_budget_is_shared_by_the_nodes_and_redis_down_is_said(

@@ -31,12 +31,19 @@ Redis down:
 - a logout: ended here at once, and deleted in Redis by the first sweep that reaches it;
 - login budgets fail closed (above); action budgets fall back to this node's own counts
   (the issue wants actions to keep working while Redis is down; a flood of audit rows is
-  still held to the budget per node).
+  still held to the budget per node); so do the socket slots (server.max_sockets_per_session
+  per node: the board keeps being served).
+
+Open sockets per session or kiosk token: `wb:{scope}:sockets:<hash>`, a sorted set of this
+node's and the others' sockets, each lapsing unless its node renews it (a dead node's free
+again within a minute). The anonymous attempts per address stay counted per node: each is
+refused at its handshake and costs that node nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -53,7 +60,7 @@ from redis.exceptions import RedisError
 
 from wallboard.cluster.keys import Keys
 from wallboard.principal import Auth, Credential, Role, Session, SessionStore
-from wallboard.ratelimit import ActionBudgets, Budget, LoginBudgets, SharedUnavailable
+from wallboard.ratelimit import ActionBudgets, Budget, LoginBudgets, SharedUnavailable, Slots
 
 log = logging.getLogger("wallboard.cluster.sessions")
 
@@ -388,6 +395,85 @@ class RedisActionBudgets(ActionBudgets):
         return wait
 
 
+# One more open socket for a session or kiosk token, within the limit of all nodes together:
+# KEYS[1] a sorted set of the open ones (member: node's own id, score: when it lapses unless
+# renewed); ARGV now_ms, limit, member, lapses_ms. 1: taken; 0: the limit is reached.
+ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+"""
+SLOT_LAPSES_S = 60.0  # a slot of a node that died is free again after this
+RENEW_EVERY_S = 20.0
+
+
+class RedisSlots(Slots):
+    """Open sockets per session or kiosk token, counted across every node. Each node renews
+    its own slots (the keeper's sweep): a node that dies frees them within SLOT_LAPSES_S.
+    Redis down: a socket is counted by this node alone (the cap falls back to per node)."""
+
+    def __init__(self, redis: Redis, scope: str) -> None:
+        super().__init__()
+        self.redis = redis
+        self.prefix = f"wb:{{{Keys(scope).scope}}}:sockets:"
+        self._acquire = redis.register_script(ACQUIRE)
+        self._held: dict[str, list[str]] = {}  # key -> members of this node's sockets in Redis
+        self._n = 0
+        self._id = os.urandom(6).hex()
+        self._renewed = time.monotonic()
+        self._releasing: set[asyncio.Task[Any]] = set()
+
+    def _key(self, key: str) -> str:
+        return self.prefix + _digest(key)
+
+    async def acquire_async(self, key: str, limit: int) -> bool:
+        self._n += 1
+        member = f"{self._id}:{self._n}"
+        now = int(time.time() * 1000)
+        try:
+            taken = await _quick(self._acquire(keys=[self._key(key)],
+                                               args=[now, limit, member, now + int(SLOT_LAPSES_S * 1000)]))
+        except FAILED:
+            return self.acquire(key, limit)  # this node's own count
+        if taken:
+            self._held.setdefault(key, []).append(member)
+        return bool(taken)
+
+    async def release_async(self, key: str) -> None:
+        held = self._held.get(key)
+        if not held:
+            self.release(key)
+            return
+        member = held.pop()
+        if not held:
+            del self._held[key]
+        # Not awaited: a closing socket (maybe cancelled) does not wait on Redis; a slot left
+        # behind lapses by itself.
+        task = asyncio.get_running_loop().create_task(self._forget(key, member))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _forget(self, key: str, member: str) -> None:
+        with contextlib.suppress(*FAILED):
+            await _quick(self.redis.zrem(self._key(key), member))
+
+    async def renew(self) -> None:
+        if time.monotonic() - self._renewed < RENEW_EVERY_S or not self._held:
+            return
+        self._renewed = time.monotonic()
+        lapses = int((time.time() + SLOT_LAPSES_S) * 1000)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, members in self._held.items():
+                    pipe.zadd(self._key(key), dict.fromkeys(members, lapses), xx=True)
+                    pipe.pexpireat(self._key(key), lapses)
+                await _quick(pipe.execute())
+        except FAILED as e:
+            log.warning("Redis cannot be reached to renew this node's socket slots (%s)", str(e) or type(e).__name__)
+
+
 def share(auth: Auth, redis: Redis) -> None:
     """Make `auth` (one tenant's) keep its sessions and budgets in Redis, shared by every node."""
     settings = auth.settings
@@ -396,3 +482,4 @@ def share(auth: Auth, redis: Redis) -> None:
                                       max_age=settings.auth.session_max_hours * 3600, clock=auth.clock)
     auth.login_budgets = RedisLoginBudgets(redis, auth.scope)
     auth.action_budgets = RedisActionBudgets(redis, auth.scope)
+    auth.sockets = RedisSlots(redis, auth.scope)

@@ -3,9 +3,9 @@ else (a missing one is refused too, unless server.allow_missing_origin: browsers
 send it); the principal decides the audience; the hub does the rest.
 
 Limits: at most server.max_sockets_per_session sockets open at once per session and per
-kiosk token, closed with 4429 past that (the open demo, auth.mode "none", has neither and
-no limit); attempts without a principal, at most that many a minute per address, refused
-at the handshake past that.
+kiosk token (with cluster.redis_url: across every node), closed with 4429 past that (the
+open demo, auth.mode "none", has neither and no limit); attempts without a principal, at
+most that many a minute per address (per node), refused at the handshake past that.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ async def ws_endpoint(ws: WebSocket) -> None:
         await ws.close(code=CLOSE_UNAUTHENTICATED)
         return
     key = socket_key(ws, principal)
-    if key is not None and not auth.sockets.acquire(key, limit):
+    if key is not None and not await auth.sockets.acquire_async(key, limit):  # across nodes with Redis
         log.info("websocket refused: this %s already has %d open", principal.role, limit)
         await ws.accept()
         await ws.close(code=CLOSE_TOO_MANY)
@@ -69,7 +69,7 @@ async def ws_endpoint(ws: WebSocket) -> None:
             await found.hub.serve(screen)
     finally:
         if key is not None:
-            auth.sockets.release(key)
+            await auth.sockets.release_async(key)
 
 
 def _kiosk_screen(ws: WebSocket, principal: Principal) -> str | None:
