@@ -48,6 +48,10 @@ class RateLimiter:
         """
         return self.take(key, limit) == 0.0
 
+    async def hit_async(self, key: str, limit: int) -> bool:
+        """As `hit`, counted in Redis when shared by several processes (cluster/shared_auth.py)."""
+        return self.hit(key, limit)
+
     def take(self, key: str, limit: int) -> float:
         """Count one hit and answer 0, or count nothing and answer the seconds to wait."""
         wait = self.retry_after(key, limit)

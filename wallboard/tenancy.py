@@ -30,7 +30,7 @@ from wallboard.audit import AuditLog
 from wallboard.board import Board
 from wallboard.board_store import BoardStore
 from wallboard.cluster.node import Cluster, TenantNode
-from wallboard.cluster.shared_auth import share
+from wallboard.cluster.shared_auth import RedisRateLimiter, share
 from wallboard.engine import Engine
 from wallboard.history.recorder import History, Recorder
 from wallboard.hub import PING_EVERY_S, Hub
@@ -129,8 +129,10 @@ class Site:
             share(auth, self.cluster.redis)
         auth.stored_tokens = self.kiosk_tokens.tenant(tenant_id)
         keeper = SessionKeeper(auth, pbx, hub, recheck_seconds=settings.auth.recheck_minutes * 60)
+        limiter = RateLimiter(60.0) if self.cluster is None else \
+            RedisRateLimiter(self.cluster.redis, tenant_id, "supervisor", 60.0)  # across every node
         parts = Parts(settings=settings, engine=engine, hub=hub, pbx=pbx, audit=self.audit, auth=auth,
-                      metrics=self.metrics, templates=self.templates, action_limiter=RateLimiter(60.0),
+                      metrics=self.metrics, templates=self.templates, action_limiter=limiter,
                       keeper=keeper, tenant=tenant_id, base=base, cluster=shared)
         if self.history is not None:
             parts = replace(parts, history=self.history.recorder(tenant_id, settings, engine))

@@ -22,6 +22,7 @@ from wallboard.cluster import shared_auth
 from wallboard.cluster.shared_auth import (
     RedisActionBudgets,
     RedisLoginBudgets,
+    RedisRateLimiter,
     RedisSessionStore,
     RedisSlots,
 )
@@ -94,6 +95,15 @@ async def test_login_budgets_are_counted_once_across_nodes(client: Redis) -> Non
     assert await a.attempt_async("10.0.0.1", "boss") == 0
     other = RedisLoginBudgets(client, "acme")  # another tenant's budgets are its own
     assert await other.attempt_async("10.0.0.1", "boss") == 0
+
+
+async def test_a_supervisors_actions_per_minute_are_counted_across_nodes(
+        client: Redis, redis_srv: RedisServer) -> None:
+    a = RedisRateLimiter(client, "default", "supervisor", 60.0)
+    b = RedisRateLimiter(client, "default", "supervisor", 60.0)
+    assert [await (a if i % 2 else b).hit_async("boss", 4) for i in range(5)] == [True] * 4 + [False]
+    redis_srv.kill()
+    assert await a.hit_async("boss", 4)  # Redis down: this node's own count (fail open, as the budgets)
 
 
 async def test_redis_down_login_budgets_fail_closed_action_budgets_per_node_sessions_as_last_seen(

@@ -60,7 +60,7 @@ from redis.exceptions import RedisError
 
 from wallboard.cluster.keys import Keys
 from wallboard.principal import Auth, Credential, Role, Session, SessionStore
-from wallboard.ratelimit import ActionBudgets, Budget, LoginBudgets, SharedUnavailable, Slots
+from wallboard.ratelimit import ActionBudgets, Budget, LoginBudgets, RateLimiter, SharedUnavailable, Slots
 
 log = logging.getLogger("wallboard.cluster.sessions")
 
@@ -350,6 +350,28 @@ class _RedisBudgets:
             for name, key in keys.items():
                 pipe.zpopmax(self._key(name, key))
             await _quick(pipe.execute())
+
+
+class RedisRateLimiter(RateLimiter):
+    """A `RateLimiter` counted across every node (the supervisors' actions per minute). Fail
+    open to this node's own count, as the action budgets."""
+
+    def __init__(self, redis: Redis, scope: str, kind: str, window: float) -> None:
+        super().__init__(window, clock=time.time)
+        self.redis = redis
+        self.prefix = f"wb:{{{Keys(scope).scope}}}:limit:{kind}:"
+        self._take = redis.register_script(TAKE)
+        self._n = 0
+
+    async def hit_async(self, key: str, limit: int) -> bool:
+        self._n += 1
+        member = f"{os.getpid()}:{self._n}:{os.urandom(4).hex()}"
+        try:
+            wait = await _quick(self._take(keys=[self.prefix + _digest(key)],
+                                           args=[int(time.time() * 1000), member, limit, int(self.window * 1000)]))
+        except FAILED:
+            return self.hit(key, limit)
+        return int(wait) == 0
 
 
 class RedisLoginBudgets(LoginBudgets):

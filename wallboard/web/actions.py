@@ -85,7 +85,7 @@ class _Attempt:
             await require_csrf(self.request, self.principal, form=False)
         except CsrfError:
             raise Refusal(403, "CSRF") from None
-        if not self.limiter.hit(self.principal.name, self.per_minute):
+        if not await self.limiter.hit_async(self.principal.name, self.per_minute):
             raise Refusal(429, "RATE_LIMITED")
         try:
             return await self.request.json()

@@ -51,7 +51,7 @@ async def _checked(request: Request) -> tuple[Principal, Board, Any] | Response:
     except CsrfError:
         return error_response(403, "CSRF", lang)
     found = parts(request)
-    if not found.action_limiter.hit(who.name, found.settings.auth.actions_per_minute):
+    if not await found.action_limiter.hit_async(who.name, found.settings.auth.actions_per_minute):
         return error_response(429, "RATE_LIMITED", lang)
     try:
         body = await request.json()
