@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from tests.servers import Server, free_port, listener, port_of, serving, until, wallboard_server
 from tests.services import RedisServer
+from wallboard.cluster.members import assign
 
 SECRET = "cluster-test-webhook-secret"
 LEASE_S = 3.0  # a loaded 2-core machine stalls a process for a second now and then
@@ -135,6 +136,17 @@ class Rig:
             except (httpx.HTTPError, ValueError):
                 out[node.name] = None
         return out
+
+    async def settled_leader(self, within: float = 20.0) -> Node:
+        """The leader once it is the node the tenant is assigned to (members.py): no hand-over
+        to come while every node lives."""
+        alive = [n.name for n in self.nodes if n.alive()]
+        wanted = assign(["default"], alive)["default"]
+        deadline = time.monotonic() + within
+        while (leader := await self.leader(within)).name != wanted:
+            assert time.monotonic() < deadline, f"{leader.name} leads, not {wanted}"
+            await asyncio.sleep(0.1)
+        return leader
 
     async def leader(self, within: float = 15.0, *, besides: Node | None = None) -> Node:
         """The one node that says it leads (and is ready), other than `besides`."""

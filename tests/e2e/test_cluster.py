@@ -114,7 +114,7 @@ async def test_the_leader_killed_under_faulty_traffic(rig: Rig) -> None:
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.post(rig.sim_url + "/_sim/faults", json=FAULTS)).status_code == 200
         assert (await http.post(rig.sim_url + "/_sim/traffic", json={"rate": 240})).status_code == 200
-        leader = await rig.leader()
+        leader = await rig.settled_leader()
         others = [n for n in rig.nodes if n is not leader]
         screens = await screens_on(rig.nodes)
         mine = screens[rig.nodes.index(leader)]
@@ -154,7 +154,7 @@ async def test_the_leader_killed_under_faulty_traffic(rig: Rig) -> None:
 async def test_a_frozen_leader_then_redis_restarted(rig: Rig, redis: Redis, redis_srv: RedisServer) -> None:
     # SIGSTOP past the lease, then SIGCONT: another leads; the frozen one publishes nothing
     # (Redis refuses its fence), says it no longer leads and stops reading the PBX.
-    leader = await rig.leader()
+    leader = await rig.settled_leader()
     others = [n for n in rig.nodes if n is not leader]
     screens = await screens_on(rig.nodes)
     asked = {node.name: await pbx_requests(node) for node in rig.nodes}
