@@ -87,3 +87,37 @@ async def test_postgres_down_refuses_actions_keeps_the_board_and_comes_back(pg: 
         assert [(r["action"], r["result"]) for r in rows] == [("transfer", "ok"), ("whisper", "ok"),
                                                               ("listen", "ok")]
     await http.aclose()
+
+
+async def test_a_node_started_while_postgres_is_down_runs_its_board_and_audits_once_it_is_back(
+        pg: PostgresServer) -> None:
+    settings = defaults().with_values(auth={"mode": "none"}, webhook={"register": False},
+                                      display={"language": "en"}, storage={"database_url": pg.url})
+    pbx = Pbx(pg)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(pbx))
+    pg.stop("immediate")
+    try:
+        app = create_app(settings, http_client=http)
+        parts = parts_of(app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app), base_url="http://wb") as client:
+            from starlette.requests import HTTPConnection
+            conn = HTTPConnection({"type": "http", "headers": [], "query_string": b"", "path": "/"})
+            client.headers["X-CSRF-Token"] = parts.auth.principal_for(conn).csrf_token  # type: ignore[union-attr]
+            assert (await client.get("/api/state")).status_code == 200
+            refused = await client.post(f"/api/calls/{CALL}/listen", json={"ext": "999"})
+            assert (refused.status_code, refused.json()["error"]) == (503, "AUDIT_UNAVAILABLE")
+            assert refused.json()["message"] == t("en", "error.AUDIT_UNAVAILABLE")
+            assert pbx.actions == []
+            pg.start()
+            done = await client.post(f"/api/calls/{CALL}/listen", json={"ext": "999"})
+            assert done.json()["ok"] is True, done.text
+            assert pbx.actions == ["listen"]
+    finally:
+        if not _running(pg):
+            pg.start()
+        await http.aclose()
+
+
+def _running(pg: PostgresServer) -> bool:
+    return (pg.data / "postmaster.pid").exists()

@@ -27,6 +27,7 @@ MAX_MESSAGE_MINUTES = 24 * 60
 MAX_MESSAGES = 20  # standing at once per tenant
 LEVEL_MAX = 1_000_000.0
 EXPIRE_EVERY_S = 0.5
+RELOAD_EVERY_S = 5.0  # while the storage database could not be read: how often it is tried again
 SCOPE = re.compile(r"^(|team:[^\x00-\x1f<>\"'&]{1,40}|hotline:[0-9+*#]{1,20})$")
 
 
@@ -88,24 +89,37 @@ class Board:
         await self.outbox.stop()
 
     async def _run(self) -> None:
-        await self._load()
+        loaded = await self._load()
+        loop_time = asyncio.get_running_loop().time
+        next_try = loop_time() + RELOAD_EVERY_S
         while True:  # a message leaves the wall within a second of its expiry
             await asyncio.sleep(EXPIRE_EVERY_S)
+            if not loaded and loop_time() >= next_try:  # the database is back: no restart needed
+                loaded = await self._load()
+                next_try = loop_time() + RELOAD_EVERY_S
             now = self.store.now_ms()
             if any(m.expires_at <= now for m in self.wall.values()):
                 self.refresh_wall()
 
-    async def _load(self) -> None:
+    async def _load(self) -> bool:
         """The stored levels and the standing messages; a database that cannot be read
-        leaves the config's levels and an empty wall (and says so in the log)."""
+        leaves the config's levels and an empty wall (and says so in the log, once), and
+        is read again every RELOAD_EVERY_S until it can be."""
+        ok = True
         try:
             self.engine.watch.overrides = await self.store.thresholds(self.tenant)
             self.wall = {m.id: m for m in await self.store.messages(self.tenant)}
         except (BoardStoreError, OSError) as e:
-            log.warning("board settings not loaded: %s", e)
+            if not self.loaded.is_set():
+                log.warning("board settings not loaded for now: %s", e)
+            ok = False
+        else:
+            if self.loaded.is_set():
+                log.info("board settings loaded: the storage database answers again")
         self.loaded.set()
         self._alerts_changed()
         self.refresh_wall()
+        return ok
 
     # -- levels ----------------------------------------------------------------------
 
