@@ -76,6 +76,22 @@ async def test_an_end_or_a_new_role_on_one_node_is_seen_by_the_others_sweep(clie
     assert await client.exists(a.key(one.id)) == 0
 
 
+async def test_a_supervisors_own_phone_is_hidden_on_every_node(client: Redis) -> None:
+    a, b = store(client), store(client)
+    boss = await a.begin("boss", "supervisor", "1009")
+    await b.refresh()
+    assert b.supervisor_exts() == {"1009"}  # a supervisor b never saw: its phone is no agent there either
+    boss.ext = "1010"
+    await a.save(boss)
+    b._phones_read = 0.0
+    await b.refresh()
+    assert b.supervisor_exts() == {"1010"}
+    await client.delete(a.key(boss.id))  # idle: its TTL ran out, nobody told
+    b._phones_read = 0.0
+    await b.refresh()
+    assert b.supervisor_exts() == set() and await client.hlen(b.phones_key) == 0
+
+
 async def test_one_node_asks_the_pbx_about_a_session_per_period(client: Redis) -> None:
     a, b = store(client), store(client)
     made = await a.begin("boss", "supervisor", None, credential=Credential(PASSWORD))

@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import logging
 import os
 import time
@@ -139,6 +140,12 @@ async def _quick(call: Awaitable[T]) -> T:
         return await call
 
 
+async def _command(call: Awaitable[T] | T) -> T:
+    """As `_quick`, for the redis-py commands typed "awaitable or not" (the asyncio client's are awaitable)."""
+    assert inspect.isawaitable(call)
+    return await _quick(call)
+
+
 class Sealer:
     """AES-GCM with a key derived from server.session_secret, per scope."""
 
@@ -171,6 +178,13 @@ class RedisSessionStore(SessionStore):
         self._save = redis.register_script(SAVE)
         self._ending: set[str] = set()  # ended here while Redis was down: deleted there when back
         self._down_since: float | None = None
+        self._phones: set[str] = set()  # every node's supervisors' own extensions, as last read
+        self._phones_read = 0.0
+
+    @property
+    def phones_key(self) -> str:
+        """Hash: <hash of a supervisor session's id> -> the extension it gave (tiles hidden on every node)."""
+        return f"wb:{{{self.keys.scope}}}:supervisor-exts"
 
     def key(self, session_id: str) -> str:
         return f"wb:{{{self.keys.scope}}}:session:{_digest(session_id)}"
@@ -196,6 +210,8 @@ class RedisSessionStore(SessionStore):
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                 pipe.pexpire(key, self._ttl_ms(session.created, session.created))
+                if role == "supervisor" and ext:
+                    pipe.hset(self.phones_key, _digest(session.id), ext)
                 await _quick(pipe.execute())
         except FAILED as e:
             self.end(session.id)
@@ -243,7 +259,10 @@ class RedisSessionStore(SessionStore):
     async def finish(self, session_id: str) -> Session | None:
         ended = self.end(session_id)
         try:
-            await _quick(self.redis.delete(self.key(session_id), self._recheck_key(session_id)))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.delete(self.key(session_id), self._recheck_key(session_id))
+                pipe.hdel(self.phones_key, _digest(session_id))
+                await _quick(pipe.execute())
         except FAILED as e:
             self._down(e)
             self._ending.add(session_id)
@@ -257,6 +276,7 @@ class RedisSessionStore(SessionStore):
             if self._ending:
                 ending = list(self._ending)
                 await _quick(self.redis.delete(*(self.key(s) for s in ending)))
+                await _command(self.redis.hdel(self.phones_key, *(_digest(s) for s in ending)))
                 self._ending.difference_update(ending)
             known = list(self._sessions.values())
             if known:
@@ -277,12 +297,42 @@ class RedisSessionStore(SessionStore):
                 self._sessions.pop(session.id, None)
                 continue
             _take(session, {"r": role, "h": checked, "l": last, "x": ext})
+        if self._clock() - self._phones_read >= TOUCH_EVERY_S:
+            await self._read_phones()
         return ended + self.purge()
+
+    async def _read_phones(self) -> None:
+        """The supervisors' extensions of every node, those of sessions gone dropped (an idle
+        session ends by its TTL and tells nobody)."""
+        self._phones_read = self._clock()
+        try:
+            phones = await _command(self.redis.hgetall(self.phones_key))
+            if not phones:
+                self._phones = set()
+                return
+            held = list(phones)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for digest in held:
+                    pipe.exists(f"wb:{{{self.keys.scope}}}:session:{digest.decode()}")
+                alive = await _quick(pipe.execute())
+            gone = [d for d, live in zip(held, alive, strict=True) if not live]
+            if gone:
+                await _command(self.redis.hdel(self.phones_key, *gone))
+            self._phones = {phones[d].decode() for d, live in zip(held, alive, strict=True) if live}
+        except FAILED as e:
+            self._down(e)
+
+    def supervisor_exts(self) -> set[str]:
+        return super().supervisor_exts() | self._phones
 
     async def save(self, session: Session) -> None:
         try:
-            await _quick(self._save(keys=[self.key(session.id)],
-                                    args=["r", session.role, "h", repr(session.checked), "x", session.ext or ""]))
+            fields = ["r", session.role, "h", repr(session.checked), "x", session.ext or ""]
+            saved = await _quick(self._save(keys=[self.key(session.id)], args=fields))
+            if saved and session.role == "supervisor" and session.ext:
+                await _command(self.redis.hset(self.phones_key, _digest(session.id), session.ext))
+            elif saved:
+                await _command(self.redis.hdel(self.phones_key, _digest(session.id)))
         except FAILED as e:
             self._down(e)  # this node has it; the others re-check on their own
 
