@@ -59,6 +59,19 @@ async def test_a_session_begun_on_one_node_is_found_on_another_with_its_password
     assert other is not None and other.credential is None  # the wrong secret opens nothing
 
 
+async def test_the_absolute_lifetime_holds_however_busy_the_session(client: Redis) -> None:
+    now = [time.time()]
+    sessions = RedisSessionStore(client, "default", SECRET, 600, max_age=3600, clock=lambda: now[0])
+    made = await sessions.begin("boss", "supervisor", None)
+    for _ in range(12):  # used every 5 minutes: never idle
+        now[0] += 299
+        assert await sessions.fetch(made.id) is not None
+        assert await client.pttl(sessions.key(made.id)) <= int((3600 - (now[0] - made.created)) * 1000)
+    now[0] = made.created + 3601
+    assert await sessions.fetch(made.id) is None
+    assert await client.exists(sessions.key(made.id)) == 0
+
+
 async def test_an_end_or_a_new_role_on_one_node_is_seen_by_the_others_sweep(client: Redis) -> None:
     a, b = store(client), store(client)
     one = await a.begin("boss", "supervisor", None, credential=Credential(PASSWORD))
