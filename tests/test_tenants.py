@@ -235,21 +235,21 @@ async def test_a_tenant_disabled_on_the_pbx_shows_refused_is_left_alone_and_come
     import time
 
     from wallboard.health import REFUSED_RETRY_S
-    from wallboard.provider import tenant_row
+    from wallboard.provider import tenant_row, tenant_state
 
     t2 = deployment.tenant("t2")
     secret = {"Authorization": "Bearer sim-secret-token"}
     async with httpx.AsyncClient(base_url=deployment.sim_url, headers=secret) as sim:
         assert (await sim.put("/v1/tenant/t2", json={"enable": False})).status_code == 200
-        await until(lambda: tenant_row("t2", t2, 60, 0)["health"] == "refused", 20, "t2 shown as refused")
+        await until(lambda: tenant_row("t2", tenant_state(t2), 60, 0)["health"] == "refused", 20, "t2 shown as refused")
         health = t2.engine.live.health
         await until(lambda: health["agents"].failures >= 3, 20, "three refusals in a row")
         assert health["agents"].next_try >= time.monotonic() + REFUSED_RETRY_S / 2 - 5  # left alone
-        assert tenant_row("t1", deployment.tenant("t1"), 60, 0)["health"] == "ok"  # the others go on
+        assert tenant_row("t1", tenant_state(deployment.tenant("t1")), 60, 0)["health"] == "ok"  # the others go on
         assert (await sim.put("/v1/tenant/t2", json={"enable": True})).status_code == 200
     for source in health.sources.values():
         source.next_try = 0.0  # as if the minute had passed
-    await until(lambda: tenant_row("t2", t2, 60, 0)["health"] == "ok", 20, "t2 back")
+    await until(lambda: tenant_row("t2", tenant_state(t2), 60, 0)["health"] == "ok", 20, "t2 back")
 
 
 async def test_metrics_carry_each_tenants_floor_figures_under_its_label(deployment: Deployment) -> None:

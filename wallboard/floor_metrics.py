@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from wallboard.floor_groups import GroupLive, group_figures
-from wallboard.provider import tenant_row
+from wallboard.provider import tenant_row, tenant_state
 from wallboard.tenancy import Site
 
 AGENT_STATES = ("offline", "idle", "ringing", "oncall")
@@ -48,24 +48,25 @@ class FloorCollector(Collector):
         now = int(time.time() * 1000)
         for tenant_id, parts in list(self.site.tenants.items()):
             tag = [tenant_id] if labels else []
-            live = parts.engine.live
+            shown = tenant_state(parts)  # the published line's on a node that does not lead
             counts = dict.fromkeys(AGENT_STATES, 0)
-            for agent in live.agents.values():
+            for agent in shown["agents"]:
                 counts[agent["state"]] = counts.get(agent["state"], 0) + 1
             for state, n in counts.items():
                 agents.add_metric([*tag, state], n)
-            row = tenant_row(tenant_id, parts, parts.settings.display.waiting_warn_seconds, now)
+            row = tenant_row(tenant_id, shown, parts.settings.display.waiting_warn_seconds, now)
             waiting.add_metric(tag, row["waiting"])
             since = row["longest_wait_since"]
             longest.add_metric(tag, max(0.0, (now - since) / 1000) if since else 0.0)
             if row["service_level"] is not None:
                 level.add_metric(tag, row["service_level"] / 100)
-            for outcome, n in sorted(live.status.get("counts", {}).items()):
+            for outcome, n in sorted((shown.get("status") or {}).get("counts", {}).items()):
                 calls.add_metric([*tag, outcome.lower().replace(" ", "_")], n)
             for state in HEALTH_STATES:
                 health.add_metric([*tag, state], 1.0 if row["health"] == state else 0.0)
             if parts.history is not None:
-                teams, hotlines = group_figures(parts.history, live.agents, live.calls, now)
+                teams, hotlines = group_figures(parts.history, {a["ext"]: a for a in shown["agents"]},
+                                                {c["call_id"]: c for c in shown["calls"]}, now)
                 base = dict(zip(labels, tag, strict=True))
                 for label, groups in (("team", teams), ("hotline", hotlines)):
                     for name, figures in groups.items():

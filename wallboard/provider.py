@@ -34,36 +34,42 @@ REFRESH_EVERY_S = 1.0  # the rows are read again this often
 REFUSED_CODES = ("INVALID_CREDENTIALS", "UNAUTHORIZED", "FORBIDDEN", "TENANT_DISABLED", "HTTP_401", "HTTP_403")
 
 
-def tenant_row(name: str, parts: Parts, waiting_warn_s: int, now: int) -> dict[str, Any]:
-    """One tenant's figures. Only counts, times and its configured name: never a number,
-    an agent's or a caller's name, or a call id."""
-    live = parts.engine.live
+def tenant_state(parts: Parts) -> dict[str, Any]:
+    """A tenant's state as its screens are shown it: the engine's on the one process or the
+    leader, the published line's copy on a node that does not lead (never stale there)."""
+    return parts.engine.snapshot(Audience.SUPERVISOR)
+
+
+def tenant_row(name: str, state: dict[str, Any], waiting_warn_s: int, now: int) -> dict[str, Any]:
+    """One tenant's figures from its state (`tenant_state`). Only counts, times and its
+    configured name: never a number, an agent's or a caller's name, or a call id."""
     states = {"idle": 0, "ringing": 0, "oncall": 0}
-    for agent in live.agents.values():
+    for agent in state["agents"]:
         if agent["state"] in states:
             states[agent["state"]] += 1
-    waiting, since = live.waiting.figures()
-    health = parts.engine.live.health
-    errors = [h.error or "" for h in health.sources.values() if not h.ok]
+    stats = state.get("stats") or {}
+    waiting, since = stats.get("waiting", 0), stats.get("longest_wait_since")
+    sources = state.get("sources") or {}
+    polled = {s: sources.get(s) or {} for s in ("agents", "calls", "status", "cdr")}
+    errors = [v.get("error") or "" for v in polled.values() if not v.get("ok")]
     if any(code in error for error in errors for code in REFUSED_CODES):
-        state = "refused"
-    elif not all(health[s].ok for s in ("agents", "calls")):
-        state = "stale" if health["agents"].at is not None else "starting"
+        health = "refused"
+    elif not all(polled[s].get("ok") for s in ("agents", "calls")):
+        health = "stale" if polled["agents"].get("at") is not None else "starting"
     else:
-        state = "ok"
-    stats = live.stats.to_json((waiting, since))
+        health = "ok"
     longest = (now - since) // 1000 if since else 0
-    trouble = {"refused": 0, "stale": 1, "starting": 2}.get(state, 4)
-    if state == "ok" and waiting and longest >= waiting_warn_s:
+    trouble = {"refused": 0, "stale": 1, "starting": 2}.get(health, 4)
+    if health == "ok" and waiting and longest >= waiting_warn_s:
         trouble = 3
     return {
-        "name": name, "health": state, "error": errors[0][:120] if errors else None,
-        "webhooks_at": health.webhooks["at"],
+        "name": name, "health": health, "error": errors[0][:120] if errors else None,
+        "webhooks_at": (sources.get("webhooks") or {}).get("at"),
         "agents_online": sum(states.values()), "agents_ringing": states["ringing"],
-        "agents_oncall": states["oncall"], "active_calls": len(live.calls),
+        "agents_oncall": states["oncall"], "active_calls": len(state["calls"]),
         "waiting": waiting, "longest_wait_since": since,
-        "service_level": stats["service_level"],
-        "answered_today": int(live.status.get("counts", {}).get("ANSWERED", 0)),
+        "service_level": stats.get("service_level"),
+        "answered_today": int((state.get("status") or {}).get("counts", {}).get("ANSWERED", 0)),
         "trouble": trouble,
     }
 
@@ -85,7 +91,7 @@ class ProviderBoard:
         ops: list[Op] = []
         fresh: dict[str, dict[str, Any]] = {}
         for tenant_id, parts in self.site.tenants.items():
-            row = {"id": tenant_id, **tenant_row(self.site.names.get(tenant_id, tenant_id), parts,
+            row = {"id": tenant_id, **tenant_row(self.site.names.get(tenant_id, tenant_id), tenant_state(parts),
                                                   parts.settings.display.waiting_warn_seconds, now)}
             fresh[tenant_id] = row
             ops += record_op("tenants", tenant_id, self.rows.get(tenant_id), row)
