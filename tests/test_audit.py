@@ -241,6 +241,7 @@ async def test_the_database_lets_only_an_open_fold_grow(db: Database, make: Call
         ("UPDATE audit SET count = count + 1, last_at = :at WHERE id = :id", {"at": at + 600_000, "id": newer}),
         ("UPDATE audit SET count = count + 1, last_at = :at WHERE id = :id", {"at": at - 1, "id": newer}),
         ("UPDATE audit SET count = 0, last_at = :at WHERE id = :id", {"at": at + 1, "id": newer}),
+        ("UPDATE audit SET count = count + 1, last_at = NULL WHERE id = :id", {"id": newer}),
         ("UPDATE audit SET count = 5, last_at = :at, call_id = 'x' WHERE id = :id", {"at": at + 1, "id": newer}),
         ("UPDATE audit SET count = 5, last_at = :at, result = 'ok' WHERE id = :id", {"at": at + 1, "id": newer}),
         # an allowed row has no count to grow

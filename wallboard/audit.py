@@ -275,7 +275,39 @@ def _first(conn: Connection) -> None:
     conn.exec_driver_sql(f"INSERT INTO schema_version (version) VALUES ({SQLITE_MOVED})")
 
 
-SCHEMA = Schema("audit", (Migration(1, _first),))
+# SQLite's trigger let a fold's last_at be set to NULL (a NULL comparison is not a "no"):
+# the same rule, with an unknown answer counted as a change, as PostgreSQL's function has it.
+SQLITE_NULL_SAFE = """
+    CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
+    WHEN NEW.id IS NOT OLD.id OR NEW.at IS NOT OLD.at OR NEW.username IS NOT OLD.username
+      OR NEW.role IS NOT OLD.role OR NEW.ip IS NOT OLD.ip OR NEW.action IS NOT OLD.action
+      OR NEW.call_id IS NOT OLD.call_id OR NEW.agent_ext IS NOT OLD.agent_ext
+      OR NEW.target_ext IS NOT OLD.target_ext OR NEW.phone IS NOT OLD.phone
+      OR NEW.allowed IS NOT OLD.allowed OR NEW.tenant IS NOT OLD.tenant
+      OR NOT COALESCE(
+        (OLD.result IS NULL AND NEW.count IS OLD.count AND NEW.last_at IS OLD.last_at)
+        OR (OLD.allowed = 0 AND OLD.result IS NOT NULL
+            AND NEW.result IS OLD.result AND NEW.error IS OLD.error
+            AND NEW.count > OLD.count
+            AND NEW.last_at >= COALESCE(OLD.last_at, OLD.at)
+            AND NEW.last_at < OLD.at + 600000
+            AND NOT EXISTS (
+              SELECT 1 FROM audit AS later
+              WHERE later.tenant = OLD.tenant AND later.username = OLD.username AND later.ip = OLD.ip
+                AND later.action = OLD.action AND later.result = OLD.result
+                AND later.id > OLD.id AND later.role = OLD.role AND later.allowed = 0)),
+        0)
+    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+"""
+
+
+def _null_safe(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("DROP TRIGGER audit_append_only")
+        conn.exec_driver_sql(SQLITE_NULL_SAFE.strip())
+
+
+SCHEMA = Schema("audit", (Migration(1, _first), Migration(2, _null_safe)))
 SCHEMA_VERSION = len(SCHEMA.migrations)
 
 
