@@ -90,6 +90,7 @@ def sim_flags(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--secret-token", default=None, help="Bearer for the tenant endpoints."),
         click.option("--account", multiple=True, default=(), help="More logins: USER:PASSWORD:LEVEL."),
         click.option("--token-lifetime", type=float, default=None, help="Seconds a token lives."),
+        click.option("--timezone", default=None, help="The PBX's local time zone (default Asia/Ho_Chi_Minh)."),
     ]):
         f = option(f)
     return f

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,16 @@ from tests.conftest import SCREENSHOTS
 from tests.servers import ROOT, Server, sim_server, wait_until, wallboard_env, wallboard_server
 from wallboard.pbx.times import PbxTime
 
-CLOCK = PbxTime("Asia/Ho_Chi_Minh")
+
+def afternoon_zone() -> str:
+    """A time zone where it is mid-afternoon now: the day then has many intervals and live
+    traffic, at whatever hour the suite runs (in Hanoi it may be just past midnight)."""
+    ahead = (15 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. +11 hours from UTC
+    return "Etc/GMT" + (f"-{ahead}" if ahead > 0 else f"+{-ahead}")  # POSIX: GMT-7 is UTC+7
+
+
+ZONE = afternoon_zone()
+CLOCK = PbxTime(ZONE)
 
 
 def sim_calls(sim: Server, day: str) -> Counter[str]:
@@ -57,18 +66,18 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sim(tmp: Path) -> Iterator[Server]:
-    with sim_server(tmp, "--profile", "day", "--agents", "20", "--seed", "4") as server:
+    with sim_server(tmp, "--profile", "day", "--agents", "20", "--seed", "4", "--timezone", ZONE) as server:
         yield server
 
 
 def test_the_stored_day_equals_the_cdrs_and_survives_a_restart(sim: Server, tmp: Path) -> None:
     today = datetime.now(CLOCK.zone).date().isoformat()
-    with wallboard_server(tmp, sim.url, auth_mode="none") as wb:
+    with wallboard_server(tmp, sim.url, auth_mode="none", pbx_timezone=ZONE) as wb:
         wait_until(lambda: (stored := stored_calls(wb, today)) and stored == sim_calls(sim, today), 60,
                    interval=1.0, what="the stored intervals to equal the simulator's CDRs")
         before = stored_calls(wb, today)
     print(f"\n{sum(before.values())} inbound calls today in {len(before)} intervals")
-    with wallboard_server(tmp, sim.url, auth_mode="none",
+    with wallboard_server(tmp, sim.url, auth_mode="none", pbx_timezone=ZONE,
                           poll_cdr_interval="30") as wb:  # (a first read a moment after start)
         after_restart = stored_calls(wb, today)
         assert after_restart == before or sum(after_restart.values()) >= sum(before.values())
@@ -93,7 +102,7 @@ def seed_past_days(db_path: Path, today: date) -> None:
 @pytest.mark.browser
 def test_the_history_page_and_the_boards_curve(sim: Server, tmp: Path, browser: Any) -> None:
     today = datetime.now(CLOCK.zone).date()
-    with wallboard_server(tmp, sim.url, auth_mode="none") as wb:
+    with wallboard_server(tmp, sim.url, auth_mode="none", pbx_timezone=ZONE) as wb:
         wait_until(lambda: stored_calls(wb, today.isoformat()), 60, interval=1.0, what="today's intervals")
         seed_past_days(tmp / "var" / "wallboard.db", today)
         context = browser.new_context(viewport={"width": 1440, "height": 1200}, locale="vi-VN")
@@ -123,7 +132,8 @@ def test_backfill_command_reads_past_days_once(sim: Server, tmp: Path) -> None:
     """`wallboard backfill` as a user runs it; the simulator keeps today only, so the past
     days are read empty, and a second run finds them read (tests/test_history.py reads a
     past day full of calls through the same code)."""
-    env = {**os.environ, **wallboard_env(tmp, sim.url, 0), "WALLBOARD_STORAGE_PATH": str(tmp / "backfill.db")}
+    env = {**os.environ, **wallboard_env(tmp, sim.url, 0), "WALLBOARD_STORAGE_PATH": str(tmp / "backfill.db"),
+           "WALLBOARD_PBX_TIMEZONE": ZONE}
 
     def run() -> str:
         done = subprocess.run([sys.executable, "-m", "wallboard.cli", "backfill", "--days", "2"], cwd=ROOT, env=env,
