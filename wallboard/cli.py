@@ -111,6 +111,9 @@ def sim(host: str, port: int, **kw: Any) -> None:
     Server(config(create_sim_app(options), host, port)).run()
 
 
+DEMO_FLOOR = 0.5
+
+
 @main.command()
 @config_option
 @click.option("--auth", "auth_mode", type=click.Choice(["none", "pbx"]), default="none",
@@ -123,6 +126,8 @@ def demo(config_path: str | None, auth_mode: str, **kw: Any) -> None:
 
     settings = _settings(config_path)
     settings = settings.with_values(auth={"mode": auth_mode})
+    if kw.get("floor") is None:
+        kw["floor"] = DEMO_FLOOR  # a demo shown at night in Hanoi still has a floor to look at
     demo_token = "demo-provider-view-token"
     if kw.get("tenants"):  # one board per simulated tenant, and the provider's view over them
         settings = settings.with_values(
