@@ -3,55 +3,80 @@ which keep working): a name, when and by whom it was made, when and from where a
 last used it, and whether it was revoked. Only a token's SHA-256 is stored (a token is
 32 random bytes, so a fast hash is enough); the token itself is shown once, when made.
 
-The table lives in the storage database (SQLite at storage.path) with its own schema
-version, one row per token and tenant. All SQLite work runs on one dedicated thread, as
-the audit log's does (audit.py). The live tokens are also kept in memory, so checking a
-token on a page load or a socket costs no disk read; a revoke takes effect at once
-(web/kiosk_tokens.py closes the TV's sockets).
+The table lives in the storage database (wallboard/storage: SQLite at storage.path, or
+the PostgreSQL of storage.database_url that every node shares), one row per token and
+tenant. The live tokens are also kept in memory, so checking a token on a page load or a
+socket costs no database read; a revoke takes effect at once on the node that made it
+(web/kiosk_tokens.py closes the TV's sockets), and `refresh` (every few seconds, the
+site's scheduler) brings the tokens made or revoked on other nodes. A database that
+cannot be reached leaves the tokens known as they are; making or revoking one then
+raises `StorageUnavailable`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, String, Table, Text, select, update
+
+from wallboard.storage import Database, Migration, Schema, StorageUnavailable
+
+log = logging.getLogger("wallboard.kiosk_tokens")
 
 NAME_MAX = 60
 # A TV reloads and reconnects often; its last use is written at most this often.
 SEEN_WRITE_EVERY_MS = 60_000
+REFRESH_EVERY_S = 5.0
 
-# Migration N takes the table from version N to N+1. Append, never edit.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE kiosk_tokens (
-      id INTEGER PRIMARY KEY,
-      tenant TEXT NOT NULL,
-      name TEXT NOT NULL,
-      token_sha256 TEXT NOT NULL UNIQUE,
-      created_at INTEGER NOT NULL,
-      created_by TEXT NOT NULL,
-      last_seen_at INTEGER,
-      last_seen_ip TEXT,
-      revoked_at INTEGER,
-      revoked_by TEXT
-    );
-    CREATE INDEX kiosk_tokens_tenant ON kiosk_tokens (tenant, id);
-    """,
+METADATA = MetaData()
+kiosk_tokens = Table(
+    "kiosk_tokens", METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("last_seen_at", BigInteger),
+    Column("last_seen_ip", Text),
+    Column("revoked_at", BigInteger),
+    Column("revoked_by", Text),
+    Index("kiosk_tokens_tenant", "tenant", "id"),
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+# The table's version in its own table before the storage layer (an SQLite file only).
+SQLITE_VERSION = 1
+# What that table says once the storage layer's migrations own the table: an older
+# wallboard opening the file stops with "upgrade the wallboard".
+SQLITE_MOVED = SQLITE_VERSION + 1
 
 
 class KioskTokenError(Exception):
-    """The token table cannot be used; the message says why in one sentence."""
+    """The token table cannot be used as it is; the message says why in one sentence."""
+
+
+def _first(conn: Connection) -> None:
+    """The table; an SQLite file of before the storage layer has it already, of this shape."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS kiosk_tokens_version (version INTEGER NOT NULL)")
+        version = int(conn.exec_driver_sql("SELECT version FROM kiosk_tokens_version").scalar() or 0)
+        if version > SQLITE_VERSION:
+            raise KioskTokenError(f"the kiosk token table is at version {version}, newer than this "
+                                  f"wallboard's {SQLITE_VERSION}: upgrade the wallboard")
+        conn.exec_driver_sql("DELETE FROM kiosk_tokens_version")
+        conn.exec_driver_sql(f"INSERT INTO kiosk_tokens_version (version) VALUES ({SQLITE_MOVED})")
+    METADATA.create_all(conn, tables=[kiosk_tokens], checkfirst=True)
+
+
+SCHEMA = Schema("kiosk_tokens", (Migration(1, _first),))
+SCHEMA_VERSION = len(SCHEMA.migrations)
 
 
 def digest(token: str) -> str:
@@ -68,38 +93,56 @@ class _Live:
 
 
 class KioskTokens:
-    """Every tenant's tokens in one database; `tenant(id)` is one tenant's view."""
+    """Every tenant's tokens in one table; `tenant(id)` is one tenant's view. `KioskTokens(db)`
+    on the deployment's storage database, or `KioskTokens(path)`: an SQLite file of its own."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = str(path)
+    def __init__(self, where: Database | str | Path, *, clock: Callable[[], float] = time.time) -> None:
+        self._own = not isinstance(where, Database)
+        self.db = where if isinstance(where, Database) else Database.sqlite(where)
         self._clock = clock
-        self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
         self._live: dict[str, _Live] = {}  # sha256 -> the live (not revoked) token
         self._tasks: set[asyncio.Future[None]] = set()
+        self._revoked: set[int] = set()  # here: a refresh read before the revoke was written keeps them out
+        self._open = False
 
     def tenant(self, tenant: str) -> TenantTokens:
         return TenantTokens(self, tenant)
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-tokens")
+        """Migrate and read the live tokens; a database that cannot be reached now is read
+        by the next `refresh`. A table it cannot use raises KioskTokenError."""
+        self._open = True
         try:
-            rows = await self._run(self._open_db)
-        except BaseException:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise
-        self._live = {sha: _Live(id_, tenant, seen_at, seen_ip) for id_, tenant, sha, seen_at, seen_ip in rows}
+            await self.refresh()
+        except StorageUnavailable as e:
+            log.warning("kiosk tokens made on the board not read for now: %s", e)
+
+    async def refresh(self) -> None:
+        """The live tokens as the table holds them now (made or revoked on another node too)."""
+        await self.db.ensure(SCHEMA)
+        k = kiosk_tokens.c
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(select(k.id, k.tenant, k.token_sha256, k.last_seen_at, k.last_seen_ip)
+                                       .where(k.revoked_at.is_(None)))).all()
+        known = self._live
+        fresh: dict[str, _Live] = {}
+        for id_, tenant, sha, seen_at, seen_ip in rows:
+            if id_ in self._revoked:
+                continue
+            live = known.get(sha)
+            if live is not None and live.id == id_:  # keep the newest use seen here
+                fresh[sha] = live
+            else:
+                fresh[sha] = _Live(id_, tenant, seen_at, seen_ip)
+        self._live = fresh
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._run(self._close_db)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        self._open = False
         self._live = {}
+        if self._own:
+            await self.db.close()
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
@@ -112,14 +155,14 @@ class KioskTokens:
 
     def seen(self, tenant: str, token: str, ip: str) -> None:
         live = self._live.get(digest(token))
-        if live is None or live.tenant != tenant or self._executor is None:
+        if live is None or live.tenant != tenant or not self._open:
             return
         now = self._now()
         live.last_seen_at, live.last_seen_ip = now, ip
         if now - live.written_at < SEEN_WRITE_EVERY_MS:
             return
         live.written_at = now
-        task = asyncio.ensure_future(self._run(self._write_seen, live.id, now, ip))
+        task = asyncio.ensure_future(self._write_seen(live.id, now, ip))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -127,13 +170,26 @@ class KioskTokens:
         token = secrets.token_urlsafe(32)
         sha = digest(token)
         now = self._now()
-        id_ = await self._run(self._insert, tenant, name, sha, now, by)
+        await self.db.ensure(SCHEMA)
+        async with self.db.begin() as conn:
+            done = await conn.execute(kiosk_tokens.insert().values(
+                tenant=tenant, name=name, token_sha256=sha, created_at=now, created_by=by))
+        key = done.inserted_primary_key
+        assert key is not None
+        id_ = int(key[0])
         self._live[sha] = _Live(id_, tenant, None, None)
         return token, {"id": id_, "name": name, "created_at": now, "created_by": by,
                        "last_seen_at": None, "last_seen_ip": None, "revoked_at": None, "revoked_by": None}
 
     async def rows(self, tenant: str) -> list[dict[str, Any]]:
-        rows = await self._run(self._select, tenant)
+        k = kiosk_tokens.c
+        columns = (k.id, k.name, k.created_at, k.created_by, k.last_seen_at, k.last_seen_ip, k.revoked_at,
+                   k.revoked_by)
+        await self.db.ensure(SCHEMA)
+        async with self.db.connect() as conn:
+            found = (await conn.execute(select(*columns).where(k.tenant == tenant)
+                                        .order_by(k.revoked_at.is_not(None), k.id.desc()))).all()
+        rows = [dict(zip((c.name for c in columns), row, strict=True)) for row in found]
         seen = {live.id: live for live in self._live.values() if live.tenant == tenant}
         for row in rows:  # the newest use, also when not yet written
             live = seen.get(row["id"])
@@ -144,68 +200,24 @@ class KioskTokens:
     async def revoke(self, tenant: str, token_id: int, by: str) -> bool:
         for sha, live in list(self._live.items()):
             if live.id == token_id and live.tenant == tenant:
-                del self._live[sha]  # refused from now on, before the disk has it
-        return await self._run(self._revoke, tenant, token_id, self._now(), by)
+                del self._live[sha]  # refused from now on, before the database has it
+        self._revoked.add(token_id)
+        k = kiosk_tokens.c
+        await self.db.ensure(SCHEMA)
+        async with self.db.begin() as conn:
+            done = await conn.execute(update(kiosk_tokens)
+                                      .where(k.id == token_id, k.tenant == tenant, k.revoked_at.is_(None))
+                                      .values(revoked_at=self._now(), revoked_by=by))
+        return bool(done.rowcount)
 
-    # -- on the database thread ---------------------------------------------------
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise KioskTokenError("the kiosk token table is not open")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def _open_db(self) -> list[tuple[Any, ...]]:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    async def _write_seen(self, token_id: int, now: int, ip: str) -> None:
+        k = kiosk_tokens.c
         try:
-            db = sqlite3.connect(self.path, isolation_level=None)
-        except sqlite3.Error as e:
-            raise KioskTokenError(f"the storage database {self.path!r} cannot be opened: {e}") from None
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            _migrate(db)
-            rows = db.execute("SELECT id, tenant, token_sha256, last_seen_at, last_seen_ip FROM kiosk_tokens"
-                              " WHERE revoked_at IS NULL").fetchall()
-        except BaseException:
-            db.close()
-            raise
-        self._db = db
-        return rows
-
-    def _close_db(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise KioskTokenError("the kiosk token table is not open")
-        return self._db
-
-    def _insert(self, tenant: str, name: str, sha: str, now: int, by: str) -> int:
-        cursor = self._conn().execute(
-            "INSERT INTO kiosk_tokens (tenant, name, token_sha256, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
-            (tenant, name, sha, now, by))
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
-
-    def _select(self, tenant: str) -> list[dict[str, Any]]:
-        columns = ("id", "name", "created_at", "created_by", "last_seen_at", "last_seen_ip", "revoked_at",
-                   "revoked_by")
-        rows = self._conn().execute(f"SELECT {', '.join(columns)} FROM kiosk_tokens WHERE tenant = ?"
-                                    " ORDER BY revoked_at IS NOT NULL, id DESC", (tenant,)).fetchall()
-        return [dict(zip(columns, row, strict=True)) for row in rows]
-
-    def _revoke(self, tenant: str, token_id: int, now: int, by: str) -> bool:
-        cursor = self._conn().execute(
-            "UPDATE kiosk_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND tenant = ? AND revoked_at IS NULL",
-            (now, by, token_id, tenant))
-        return cursor.rowcount > 0
-
-    def _write_seen(self, token_id: int, now: int, ip: str) -> None:
-        self._conn().execute("UPDATE kiosk_tokens SET last_seen_at = ?, last_seen_ip = ? WHERE id = ?",
-                             (now, ip, token_id))
+            async with self.db.begin() as conn:
+                await conn.execute(update(kiosk_tokens).where(k.id == token_id)
+                                   .values(last_seen_at=now, last_seen_ip=ip))
+        except StorageUnavailable:
+            pass  # kept in memory, written with the next use a minute on
 
 
 class TenantTokens:
@@ -230,36 +242,3 @@ class TenantTokens:
 
     async def revoke(self, token_id: int, by: str) -> bool:
         return await self.store.revoke(self.tenant, token_id, by)
-
-
-def _version(db: sqlite3.Connection) -> int:
-    db.execute("CREATE TABLE IF NOT EXISTS kiosk_tokens_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT version FROM kiosk_tokens_version").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring the table to SCHEMA_VERSION, one transaction per step."""
-    db.execute("BEGIN IMMEDIATE")  # another process opening the same file waits
-    try:
-        version = _version(db)
-        if version > SCHEMA_VERSION:
-            raise KioskTokenError(f"the kiosk token table is at version {version}, newer than this "
-                                  f"wallboard's {SCHEMA_VERSION}: upgrade the wallboard")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    for step in range(version, SCHEMA_VERSION):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if _version(db) == step:  # not done meanwhile by another process
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute("DELETE FROM kiosk_tokens_version")
-                db.execute("INSERT INTO kiosk_tokens_version (version) VALUES (?)", (step + 1,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise

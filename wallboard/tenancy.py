@@ -34,6 +34,7 @@ from wallboard.cluster.shared_auth import RedisRateLimiter, share
 from wallboard.engine import Engine
 from wallboard.history.recorder import History, Recorder
 from wallboard.hub import PING_EVERY_S, Hub
+from wallboard.kiosk_tokens import REFRESH_EVERY_S as TOKENS_EVERY_S
 from wallboard.kiosk_tokens import KioskTokens
 from wallboard.metrics import Metrics
 from wallboard.pbx.client import PbxClient
@@ -42,7 +43,7 @@ from wallboard.ratelimit import RateLimiter
 from wallboard.sessions import SWEEP_EVERY_S as SESSIONS_EVERY_S
 from wallboard.sessions import SessionKeeper
 from wallboard.settings import Settings, TenantSettings
-from wallboard.storage import Database
+from wallboard.storage import Database, StorageUnavailable
 
 DEFAULT = "default"  # the one tenant of a deployment without [[tenants]]
 SWEEP_EVERY_S = 0.5  # how soon a screen that stopped reading stops being written to
@@ -93,7 +94,8 @@ class Site:
     db: Database | None = None  # the storage database (None: SQLite files at storage.path of their own)
 
     def __post_init__(self) -> None:
-        self.kiosk_tokens = KioskTokens(self.settings.storage.path)  # the TVs' tokens, every tenant's
+        # The TVs' tokens, every tenant's, in the storage database.
+        self.kiosk_tokens = KioskTokens(self.db if self.db is not None else self.settings.storage.path)
         self.node_id = self.settings.cluster.node_id or self.node_id
         if self.settings.cluster.redis_url:
             self.cluster = Cluster(self.settings.cluster.redis_url, self.node_id, self.settings.cluster.lease_seconds,
@@ -158,6 +160,9 @@ class Site:
             await self.cluster.start()
         await self.kiosk_tokens.open()
         self.scheduler.start()
+        if self.settings.storage.database_url:  # shared: tokens made or revoked on the other nodes
+            self.scheduler.add_job(_refresh_tokens, "interval", args=[self.kiosk_tokens], seconds=TOKENS_EVERY_S,
+                                   id="kiosk-tokens", max_instances=1, coalesce=True)
         self._running = True
         if self.history is not None:
             self.history.start(self.scheduler)
@@ -280,6 +285,13 @@ def on_the_beat(seconds: float) -> datetime:
     when their start times spread them over the second (one wake-up each), ~20 µs on the beat.
     The PBX reads stay spread (`phase`)."""
     return datetime.fromtimestamp((time.time() // seconds + 1) * seconds, tz=UTC)
+
+
+async def _refresh_tokens(tokens: KioskTokens) -> None:
+    try:
+        await tokens.refresh()
+    except StorageUnavailable:
+        pass  # the tokens known stay as they are until it answers again
 
 
 async def _ping(parts: Parts) -> None:

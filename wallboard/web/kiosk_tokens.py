@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from wallboard.kiosk_tokens import NAME_MAX, TenantTokens
 from wallboard.principal import Principal
 from wallboard.security import CsrfError, require_csrf
+from wallboard.storage import StorageUnavailable
 from wallboard.web.context import parts
 from wallboard.web.guards import client_ip, error_response, json_request, language, supervisor
 
@@ -64,7 +65,19 @@ async def list_tokens(request: Request) -> Response:
     if isinstance(who, Response):
         return who
     store = _store(request)
-    return JSONResponse({"tokens": await store.rows() if store is not None else []})
+    try:
+        return JSONResponse({"tokens": await store.rows() if store is not None else []})
+    except StorageUnavailable:
+        return error_response(503, "STORAGE", language(request))
+
+
+async def _audited(request: Request, who: Principal, action: str) -> int | None:
+    """The audit row of a change, written before it; None when it cannot be (then no change)."""
+    try:
+        return await parts(request).audit.begin(username=who.name, role=who.role, ip=client_ip(request),
+                                                action=action, tenant=parts(request).tenant)
+    except StorageUnavailable:
+        return None
 
 
 async def create_token(request: Request) -> Response:
@@ -77,9 +90,14 @@ async def create_token(request: Request) -> Response:
     if not name or len(name) > NAME_MAX or any(ord(ch) < 0x20 for ch in name):
         return error_response(400, "BAD_REQUEST", language(request))
     audit = parts(request).audit
-    row_id = await audit.begin(username=who.name, role=who.role, ip=client_ip(request),
-                               action="kiosk_token_create", tenant=parts(request).tenant)
-    token, row = await store.create(name, who.name)
+    row_id = await _audited(request, who, "kiosk_token_create")
+    if row_id is None:
+        return error_response(503, "AUDIT_UNAVAILABLE", language(request))
+    try:
+        token, row = await store.create(name, who.name)
+    except StorageUnavailable as e:
+        await audit.finish(row_id, "STORAGE", str(e)[:200])
+        return error_response(503, "STORAGE", language(request))
     await audit.finish(row_id, "ok")
     base = parts(request).base
     return JSONResponse({**row, "token": token, "url": f"{base}/kiosk?token={quote(token, safe='')}"})
@@ -95,9 +113,14 @@ async def revoke_token(request: Request) -> Response:
     except ValueError:
         return error_response(404, "BAD_REQUEST", language(request))
     audit = parts(request).audit
-    row_id = await audit.begin(username=who.name, role=who.role, ip=client_ip(request),
-                               action="kiosk_token_revoke", tenant=parts(request).tenant)
-    revoked = await store.revoke(token_id, who.name)
+    row_id = await _audited(request, who, "kiosk_token_revoke")
+    if row_id is None:
+        return error_response(503, "AUDIT_UNAVAILABLE", language(request))
+    try:
+        revoked = await store.revoke(token_id, who.name)  # refused on this node from now on in any case
+    except StorageUnavailable as e:
+        await audit.finish(row_id, "STORAGE", str(e)[:200])
+        return error_response(503, "STORAGE", language(request))
     closed = parts(request).hub.close_if(lambda s: s.session_id == screen_id(token_id), CLOSE_REVOKED,
                                          "kiosk token revoked")
     await audit.finish(row_id, "ok" if revoked else "NOT_FOUND")
