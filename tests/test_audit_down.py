@@ -6,10 +6,12 @@ the action that was under way when it went down is written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from starlette.requests import HTTPConnection
 
 from tests.services import PostgresServer, postgres_server
 from wallboard.app import create_app, parts_of
@@ -46,18 +48,23 @@ class Pbx:
         return httpx.Response(503)  # the poller's reads: the board runs on what it has
 
 
-async def test_postgres_down_refuses_actions_keeps_the_board_and_comes_back(pg: PostgresServer) -> None:
+@asynccontextmanager
+async def board(pg: PostgresServer, pbx: Pbx, language: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A running wallboard on that PostgreSQL and PBX, and a supervisor's client of it."""
     settings = defaults().with_values(auth={"mode": "none"}, webhook={"register": False},
-                                      display={"language": "vi"}, storage={"database_url": pg.url})
-    pbx = Pbx(pg)
-    http = httpx.AsyncClient(transport=httpx.MockTransport(pbx))
-    app = create_app(settings, http_client=http)
-    parts = parts_of(app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://wb") as client:
-        from starlette.requests import HTTPConnection
+                                      display={"language": language}, storage={"database_url": pg.url})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(pbx)) as http:
+        app = create_app(settings, http_client=http)
         conn = HTTPConnection({"type": "http", "headers": [], "query_string": b"", "path": "/"})
-        client.headers["X-CSRF-Token"] = parts.auth.principal_for(conn).csrf_token  # type: ignore[union-attr]
+        csrf = parts_of(app).auth.principal_for(conn).csrf_token  # type: ignore[union-attr]
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app), base_url="http://wb", headers={"X-CSRF-Token": csrf}) as client:
+            yield client
+
+
+async def test_postgres_down_refuses_actions_keeps_the_board_and_comes_back(pg: PostgresServer) -> None:
+    pbx = Pbx(pg)
+    async with board(pg, pbx, "vi") as client:
 
         async def act(action: str) -> httpx.Response:
             return await client.post(f"/api/calls/{CALL}/{action}", json={"ext": "999"})
@@ -86,24 +93,14 @@ async def test_postgres_down_refuses_actions_keeps_the_board_and_comes_back(pg: 
         rows = (await client.get("/api/audit")).json()["rows"]
         assert [(r["action"], r["result"]) for r in rows] == [("transfer", "ok"), ("whisper", "ok"),
                                                               ("listen", "ok")]
-    await http.aclose()
 
 
 async def test_a_node_started_while_postgres_is_down_runs_its_board_and_audits_once_it_is_back(
         pg: PostgresServer) -> None:
-    settings = defaults().with_values(auth={"mode": "none"}, webhook={"register": False},
-                                      display={"language": "en"}, storage={"database_url": pg.url})
     pbx = Pbx(pg)
-    http = httpx.AsyncClient(transport=httpx.MockTransport(pbx))
     pg.stop("immediate")
     try:
-        app = create_app(settings, http_client=http)
-        parts = parts_of(app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app), base_url="http://wb") as client:
-            from starlette.requests import HTTPConnection
-            conn = HTTPConnection({"type": "http", "headers": [], "query_string": b"", "path": "/"})
-            client.headers["X-CSRF-Token"] = parts.auth.principal_for(conn).csrf_token  # type: ignore[union-attr]
+        async with board(pg, pbx, "en") as client:
             assert (await client.get("/api/state")).status_code == 200
             refused = await client.post(f"/api/calls/{CALL}/listen", json={"ext": "999"})
             assert (refused.status_code, refused.json()["error"]) == (503, "AUDIT_UNAVAILABLE")
@@ -114,10 +111,5 @@ async def test_a_node_started_while_postgres_is_down_runs_its_board_and_audits_o
             assert done.json()["ok"] is True, done.text
             assert pbx.actions == ["listen"]
     finally:
-        if not _running(pg):
+        if not (pg.data / "postmaster.pid").exists():
             pg.start()
-        await http.aclose()
-
-
-def _running(pg: PostgresServer) -> bool:
-    return (pg.data / "postmaster.pid").exists()
