@@ -127,3 +127,13 @@ class Running:
 
     async def ping(self) -> None:
         self.hub.ping(self.engine.heartbeat())
+
+
+def afternoon_zone() -> str:
+    """A time zone where it is mid-afternoon now: a simulated call center's day (its curve,
+    its shifts) then has many intervals and live traffic whatever hour the suite runs (in
+    Hanoi it may be just past midnight, with no calls yet)."""
+    from datetime import UTC, datetime
+
+    ahead = (15 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. +11 hours from UTC
+    return "Etc/GMT" + (f"-{ahead}" if ahead > 0 else f"+{-ahead}")  # POSIX: GMT-7 is UTC+7

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.factories import afternoon_zone
 from wallboard.app import create_app, parts_of
 from wallboard.history.backfill import backfill
 from wallboard.history.buckets import SLOT_MINUTES, Bucket, Intervals, Times
@@ -33,7 +34,8 @@ from wallboard.sim.day import Rota
 from wallboard.sim.roster import build_roster
 from wallboard.storage import Database, StorageUnavailable
 
-CLOCK = PbxTime("Asia/Ho_Chi_Minh")
+ZONE = afternoon_zone()  # the simulated day has calls whatever hour the suite runs
+CLOCK = PbxTime(ZONE)
 SLA_S = 20
 
 
@@ -52,7 +54,8 @@ class SimPbx:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimPbx]:
-    app = create_sim_app(SimOptions(agents=20, seed=3, profile="day", prefill=True, rate=None, speed=1.0))
+    app = create_sim_app(SimOptions(agents=20, seed=3, profile="day", prefill=True, rate=None, speed=1.0,
+                                    timezone=ZONE))
     clock = app.state.sim.clock
     stopped = clock.now()
     clock.now = lambda: stopped  # the simulator's time moves only when a test moves it (advance())
@@ -66,7 +69,7 @@ def advance(sim: SimPbx, seconds: float) -> None:
 
 
 def settings_for(tmp_path: Path) -> Settings:
-    return defaults().with_values(pbx={"base_url": "http://sim", "api_key": "sim-api-key"},
+    return defaults().with_values(pbx={"base_url": "http://sim", "api_key": "sim-api-key", "timezone": ZONE},
                                   webhook={"register": False}, storage={"path": str(tmp_path / "wb.db")},
                                   display={"sla_seconds": SLA_S})
 

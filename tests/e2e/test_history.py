@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,9 @@ import httpx
 import pytest
 
 from tests.conftest import SCREENSHOTS
+from tests.factories import afternoon_zone
 from tests.servers import ROOT, Server, sim_server, wait_until, wallboard_env, wallboard_server
 from wallboard.pbx.times import PbxTime
-
-
-def afternoon_zone() -> str:
-    """A time zone where it is mid-afternoon now: the day then has many intervals and live
-    traffic, at whatever hour the suite runs (in Hanoi it may be just past midnight)."""
-    ahead = (15 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 .. +11 hours from UTC
-    return "Etc/GMT" + (f"-{ahead}" if ahead > 0 else f"+{-ahead}")  # POSIX: GMT-7 is UTC+7
-
 
 ZONE = afternoon_zone()
 CLOCK = PbxTime(ZONE)
