@@ -102,6 +102,10 @@ class Hub:
         self.direct = 0  # patches written straight to a socket (server.py)
         self.clogs = 0  # times a screen was found not reading
         self.resumes = 0  # screens that came back and were sent only what they missed
+        # Set while snapshots can be taken: a cluster node clears it until its copy of the
+        # published line is loaded, so a screen's first frame is never an empty board.
+        self.ready = asyncio.Event()
+        self.ready.set()
         # The last snapshots' frames and texts, shared by every screen that gets one.
         self._framed = _PerBody(text_frame)
         self._decoded = _PerBody(bytes.decode)
@@ -204,10 +208,12 @@ class Hub:
         screen.resync_pending = True
 
     def resync_all(self) -> None:
-        """Every screen gets a fresh snapshot: the line it follows was replaced (cluster mode)."""
-        for screen in self.screens:
+        """Every screen gets a fresh snapshot: the line it follows was replaced (cluster mode).
+        A screen whose snapshot is already due (not taken yet) gets that one only."""
+        due = [screen for screen in self.screens if not screen.resync_pending]
+        for screen in due:
             self.resync(screen)
-        self.resyncs += len(self.screens)
+        self.resyncs += len(due)
 
     def sweep(self) -> None:
         """Send the snapshot due to a screen of a view (see UNNARROWED); then mark the screens
@@ -337,6 +343,7 @@ class Hub:
                 screen.busy = True
                 await screen.flowing.wait()
                 if item is RESYNC:
+                    await self.ready.wait()  # a cluster node's copy of the line is loaded
                     screen.resync_pending = False  # from here on, changes come as patches
                     seq, body = (self._snapshot(screen.audience) if screen.view is None
                                  else self._snapshot(screen.audience, screen.view))

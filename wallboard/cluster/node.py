@@ -126,6 +126,7 @@ class TenantNode:
         self._fork = False  # the line in Redis lost patches: do not carry it on
         engine.bus = bus
         engine.shared = self
+        hub.ready.clear()  # no snapshot before the line is loaded (_load)
 
     # -- SharedLine (engine.py) --
 
@@ -231,6 +232,7 @@ class TenantNode:
                 patches = await self.bus.since_async(snap.epoch, snap.seq)
                 if patches is not None:
                     self.mirror.load(orjson.loads(snap.parts["state"])["view"], patches)
+                    self.hub.ready.set()
                     self.hub.resync_all()
                     await self.refresh_heard()
                     return
