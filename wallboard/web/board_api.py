@@ -21,10 +21,9 @@ from starlette.responses import JSONResponse, Response
 from wallboard.board import Board, BoardError, check_levels, clean_text
 from wallboard.board_store import BoardStoreError
 from wallboard.principal import Principal
-from wallboard.security import CsrfError, require_csrf
 from wallboard.storage import StorageUnavailable
 from wallboard.web.context import parts
-from wallboard.web.guards import client_ip, error_response, json_request, language, supervisor
+from wallboard.web.guards import client_ip, error_response, json_change, language, supervisor
 
 log = logging.getLogger("wallboard.board_api")
 
@@ -44,20 +43,10 @@ async def _checked(request: Request) -> tuple[Principal, Board, Any] | Response:
     lang = language(request)
     if board is None:
         return error_response(404, "BAD_REQUEST", lang)
-    if not json_request(request):
-        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", lang)
-    try:
-        await require_csrf(request, who, form=False)
-    except CsrfError:
-        return error_response(403, "CSRF", lang)
-    found = parts(request)
-    if not await found.action_limiter.hit_async(who.name, found.settings.auth.actions_per_minute):
-        return error_response(429, "RATE_LIMITED", lang)
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    return who, board, body
+    checked = await json_change(request, who)
+    if isinstance(checked, Response):
+        return checked
+    return who, board, checked.value
 
 
 async def _audit(request: Request, who: Principal, action: str, refusal: str | None = None) -> int:

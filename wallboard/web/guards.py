@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hmac
 import re
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import HTTPConnection, Request
@@ -12,6 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 
 from wallboard.i18n import catalogue, pick_language, t
 from wallboard.principal import Principal
+from wallboard.security import CsrfError, require_csrf
 from wallboard.web.context import parts, principal_of, settings_of, site
 
 EXT_PATTERN = re.compile(r"^[0-9]{1,16}$")
@@ -96,3 +99,28 @@ def provider_token_ok(conn: HTTPConnection) -> bool:
     for token in site(conn).settings.provider.tokens:
         found |= bool(token) and hmac.compare_digest(given, token.encode())
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class JsonBody:
+    value: Any  # the decoded body; None when there was none or it was not JSON
+
+
+async def json_change(request: Request, who: Principal) -> JsonBody | Response:
+    """The checks of a supervisor's JSON request that changes something, after who and what:
+    a JSON body (415), the CSRF token (403), the supervisor's actions budget (429); then the
+    body."""
+    lang = language(request)
+    if not json_request(request):
+        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", lang)
+    try:
+        await require_csrf(request, who, form=False)
+    except CsrfError:
+        return error_response(403, "CSRF", lang)
+    found = parts(request)
+    if not await found.action_limiter.hit_async(who.name, found.settings.auth.actions_per_minute):
+        return error_response(429, "RATE_LIMITED", lang)
+    try:
+        return JsonBody(await request.json())
+    except ValueError:
+        return JsonBody(None)

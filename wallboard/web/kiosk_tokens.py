@@ -19,10 +19,9 @@ from starlette.responses import JSONResponse, Response
 
 from wallboard.kiosk_tokens import NAME_MAX, TenantTokens
 from wallboard.principal import Principal
-from wallboard.security import CsrfError, require_csrf
 from wallboard.storage import StorageUnavailable
 from wallboard.web.context import parts
-from wallboard.web.guards import client_ip, error_response, json_request, language, supervisor
+from wallboard.web.guards import client_ip, error_response, json_change, language, supervisor
 
 CLOSE_REVOKED = 4401  # the TV keeps trying (main.js): a token given back works again at once
 
@@ -44,20 +43,10 @@ async def _change(request: Request) -> tuple[Principal, TenantTokens, Any] | Res
     store = _store(request)
     if store is None:
         return error_response(404, "BAD_REQUEST", lang)
-    if not json_request(request):
-        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", lang)
-    try:
-        await require_csrf(request, who, form=False)
-    except CsrfError:
-        return error_response(403, "CSRF", lang)
-    found = parts(request)
-    if not await found.action_limiter.hit_async(who.name, found.settings.auth.actions_per_minute):
-        return error_response(429, "RATE_LIMITED", lang)
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    return who, store, body
+    checked = await json_change(request, who)
+    if isinstance(checked, Response):
+        return checked
+    return who, store, checked.value
 
 
 async def list_tokens(request: Request) -> Response:
