@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,23 +92,9 @@ class LocalBus:
         finally:
             self._listeners.remove(deliver)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, from_seq: int | None = None) -> AsyncIterator[AsyncIterator[Published]]:
-        queue: asyncio.Queue[Published] = asyncio.Queue()
-        if from_seq is not None:
-            for item in self._history:
-                if item.seq > from_seq:
-                    queue.put_nowait(item)
-        self._queues.add(queue)
-
-        async def items() -> AsyncIterator[Published]:
-            while True:
-                yield await queue.get()
-
-        try:
-            yield items()
-        finally:
-            self._queues.discard(queue)
+    def subscribe(self, from_seq: int | None = None) -> contextlib.AbstractAsyncContextManager[
+            AsyncIterator[Published]]:
+        return held_then_new(self._history, self._queues, from_seq)
 
     def since(self, epoch: str, seq: int) -> list[Published] | None:
         if epoch != self.epoch or seq > self.seq:
@@ -118,3 +104,25 @@ class LocalBus:
         if seq < first - 1:
             return None  # some of what it missed is no longer held
         return [item for item in held if item.seq > seq]
+
+
+@contextlib.asynccontextmanager
+async def held_then_new(history: Iterable[Published], queues: set[asyncio.Queue[Published]],
+                        from_seq: int | None) -> AsyncIterator[AsyncIterator[Published]]:
+    """A subscriber's iterator: the held patches after `from_seq` (None: none of them), then
+    every patch a publisher puts in `queues`; its queue leaves `queues` when it is done."""
+    queue: asyncio.Queue[Published] = asyncio.Queue()
+    if from_seq is not None:
+        for item in history:
+            if item.seq > from_seq:
+                queue.put_nowait(item)
+    queues.add(queue)
+
+    async def items() -> AsyncIterator[Published]:
+        while True:
+            yield await queue.get()
+
+    try:
+        yield items()
+    finally:
+        queues.discard(queue)

@@ -34,7 +34,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from wallboard.audience import Audience
-from wallboard.bus import Published
+from wallboard.bus import Published, held_then_new
 from wallboard.cluster.keys import INTAKE_GROUP, Keys
 
 log = logging.getLogger("wallboard.cluster.bus")
@@ -326,23 +326,9 @@ class RedisBus:
             return None
         return [item for item in held if item.seq > seq]
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, from_seq: int | None = None) -> AsyncIterator[AsyncIterator[Published]]:
-        queue: asyncio.Queue[Published] = asyncio.Queue()
-        if from_seq is not None:
-            for item in self._history:
-                if item.seq > from_seq:
-                    queue.put_nowait(item)
-        self._queues.add(queue)
-
-        async def items() -> AsyncIterator[Published]:
-            while True:
-                yield await queue.get()
-
-        try:
-            yield items()
-        finally:
-            self._queues.discard(queue)
+    def subscribe(self, from_seq: int | None = None) -> contextlib.AbstractAsyncContextManager[
+            AsyncIterator[Published]]:
+        return held_then_new(self._history, self._queues, from_seq)
 
     async def start(self) -> None:
         """Start the reader; returns once it has read where the line is (or Redis is found down)."""
